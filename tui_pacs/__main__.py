@@ -1,0 +1,7 @@
+"""Allow ``python -m tui_pacs``."""
+
+from __future__ import annotations
+
+from tui_pacs.cli import main
+
+main()

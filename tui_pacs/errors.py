@@ -1,0 +1,75 @@
+"""Domain errors: every failure a person may see carries a message and a short title."""
+
+from __future__ import annotations
+
+
+class PacsError(Exception):
+    """Base of every tui-pacs error shown to a person.
+
+    Args:
+        message: What went wrong and, where possible, what to do about it.
+        title: A short heading for an error dialog or a CLI prefix.
+    """
+
+    title = "Error"
+
+    def __init__(self, message: str, title: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if title is not None:
+            self.title = title
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(PacsError):
+    """The configuration file or a key in it is invalid."""
+
+    title = "Configuration error"
+
+
+class StoreError(PacsError):
+    """The index or the archive could not complete an operation."""
+
+    title = "Storage error"
+
+
+class InvalidUIDError(StoreError):
+    """A UID is not a valid DICOM UID (PS3.5 9.1) and cannot be used as a path part."""
+
+    title = "Invalid UID"
+
+
+class DuplicateInstanceError(StoreError):
+    """An instance with the same SOP Instance UID is already stored and the policy is reject."""
+
+    title = "Duplicate instance"
+
+
+class DatasetError(PacsError):
+    """A data set cannot be read or does not carry what its SOP class requires."""
+
+    title = "Invalid data set"
+
+
+class DatasetMismatchError(DatasetError):
+    """A data set lacks or contradicts the identifying attributes of its SOP class."""
+
+    title = "Data set does not match SOP class"
+
+
+class NetworkError(PacsError):
+    """A DICOM association or DIMSE operation failed."""
+
+    title = "Network error"
+
+    def __init__(self, message: str, title: str | None = None, status: int | None = None) -> None:
+        super().__init__(message, title)
+        self.status = status
+
+
+class UnknownNodeError(PacsError):
+    """A remote node name is not in the registry."""
+
+    title = "Unknown node"

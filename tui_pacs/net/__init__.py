@@ -1,0 +1,1 @@
+"""DICOM networking with pynetdicom: presentation contexts, SCP handlers and SCU calls."""

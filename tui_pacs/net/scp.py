@@ -1,0 +1,233 @@
+"""The DICOM listener: an AE accepting C-ECHO and C-STORE, with handlers as plain functions.
+
+Handlers take their dependencies as extra arguments (the pynetdicom qrscp way). The C-STORE
+handler is given a ``store`` callable by the services layer; it hands over the encoded data set
+exactly as received and maps the domain error it may raise to the right DIMSE status. The success
+status is returned only after ``store`` returns, i.e. after the file is durable and indexed.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import socketserver
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pynetdicom import AE, evt
+from pynetdicom.transport import ThreadedAssociationServer
+
+from tui_pacs.errors import (
+    DatasetError,
+    DatasetMismatchError,
+    DuplicateInstanceError,
+    InvalidUIDError,
+    StoreError,
+)
+from tui_pacs.net import status as st
+from tui_pacs.net.contexts import storage_scp_contexts, verification_context
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreRequest:
+    """One C-STORE request as received, before anything is decoded."""
+
+    sop_class_uid: str
+    sop_instance_uid: str
+    transfer_syntax_uid: str
+    #: The encoded data set (no File Meta Information), in ``transfer_syntax_uid``.
+    dataset: memoryview
+    calling_ae_title: str
+    peer_address: str
+
+
+StoreCallable = Callable[[StoreRequest], Any]
+
+
+class ListenerServer(ThreadedAssociationServer):
+    """pynetdicom's threaded server with TCP_NODELAY on every accepted socket.
+
+    Small PDUs (C-STORE responses, A-RELEASE) must not wait for Nagle's algorithm. With
+    ``reuse_port`` several node processes can share one port, the kernel spreading callers.
+    """
+
+    reuse_port = False
+
+    def server_bind(self) -> None:
+        if self.reuse_port and hasattr(socket, "SO_REUSEPORT"):
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
+
+    def shutdown(self) -> None:
+        # pynetdicom's shutdown also unregisters from AE.start_server's list, which a server
+        # made with AE.make_server was never put on.
+        socketserver.BaseServer.shutdown(self)
+        self.server_close()
+
+    def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
+        client, address = super().get_request()
+        try:
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:  # not TCP (tests may use odd sockets); harmless
+            pass
+        return client, address
+
+
+class InFlight:
+    """Counts C-STORE operations being handled so shutdown can wait for them."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._cond = threading.Condition()
+        self.draining = False
+
+    def __enter__(self) -> InFlight:
+        with self._cond:
+            self._count += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._cond:
+            self._count -= 1
+            self._cond.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self._count == 0, timeout)
+
+
+def handle_echo(event: evt.Event) -> int:
+    """C-ECHO: always success (PS3.4 A.4)."""
+    return st.SUCCESS
+
+
+def handle_store(event: evt.Event, store: StoreCallable, inflight: InFlight) -> int:
+    """C-STORE: hand the raw data set to ``store`` and map what happens to a status (PS3.4 B.2.3)."""
+    request = event.request
+    assoc = event.assoc
+    calling = assoc.requestor.ae_title
+    peer = f"{assoc.requestor.address}:{assoc.requestor.port}"
+    if inflight.draining:
+        log.warning("refusing C-STORE from %s during shutdown", calling)
+        return st.REFUSED_OUT_OF_RESOURCES
+    with inflight:
+        data = request.DataSet
+        if data is None:
+            return st.ERROR_CANNOT_UNDERSTAND
+        req = StoreRequest(
+            sop_class_uid=str(request.AffectedSOPClassUID or ""),
+            sop_instance_uid=str(request.AffectedSOPInstanceUID or ""),
+            transfer_syntax_uid=str(event.context.transfer_syntax),
+            dataset=data.getbuffer(),
+            calling_ae_title=calling,
+            peer_address=peer,
+        )
+        try:
+            store(req)
+        except DuplicateInstanceError as exc:
+            log.info("C-STORE from %s refused: %s", calling, exc)
+            return st.DUPLICATE_SOP_INSTANCE
+        except (DatasetMismatchError, InvalidUIDError) as exc:
+            log.warning("C-STORE from %s: %s", calling, exc)
+            return st.ERROR_DATA_SET_DOES_NOT_MATCH_SOP_CLASS
+        except DatasetError as exc:
+            log.warning("C-STORE from %s: %s", calling, exc)
+            return st.ERROR_CANNOT_UNDERSTAND
+        except StoreError as exc:
+            log.error("C-STORE from %s failed: %s", calling, exc)
+            return st.REFUSED_OUT_OF_RESOURCES
+        except Exception:
+            log.exception("C-STORE from %s: unexpected failure", calling)
+            return st.PROCESSING_FAILURE
+        return st.SUCCESS
+
+
+@dataclass
+class ListenerOptions:
+    ae_title: str
+    bind_address: str
+    port: int
+    allowed_calling_ae_titles: tuple[str, ...] = ()
+    max_pdu_size: int = 0
+    network_timeout: int = 60
+    reuse_port: bool = False
+
+
+class Listener:
+    """The node's DICOM listener.
+
+    Args:
+        options: Address, AE title and association limits.
+        store: Called with each :class:`StoreRequest`; returns once the instance is durable.
+    """
+
+    def __init__(self, options: ListenerOptions, store: StoreCallable) -> None:
+        self.options = options
+        self.inflight = InFlight()
+        ae = AE(ae_title=options.ae_title)
+        ae.maximum_pdu_size = options.max_pdu_size
+        ae.network_timeout = options.network_timeout
+        ae.acse_timeout = 30
+        ae.dimse_timeout = max(30, options.network_timeout)
+        ae.maximum_associations = 64
+        if options.allowed_calling_ae_titles:
+            ae.require_calling_aet = list(options.allowed_calling_ae_titles)
+        contexts = [verification_context(), *storage_scp_contexts()]
+        self.ae = ae
+        handlers = [
+            (evt.EVT_C_ECHO, handle_echo),
+            (evt.EVT_C_STORE, handle_store, [store, self.inflight]),
+            (evt.EVT_ACCEPTED, _log_assoc, ["accepted"]),
+            (evt.EVT_RELEASED, _log_assoc, ["released"]),
+            (evt.EVT_ABORTED, _log_assoc, ["aborted"]),
+            (evt.EVT_REJECTED, _log_assoc, ["rejected"]),
+        ]
+        server_class = type("NodeServer", (ListenerServer,), {"reuse_port": options.reuse_port})
+        self.server = ae.make_server(
+            (options.bind_address, options.port),
+            contexts=contexts,
+            evt_handlers=handlers,
+            server_class=server_class,
+        )
+        self.port = self.server.server_address[1]
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, name="dicom-listener"
+        )
+        self._thread.daemon = True
+
+    def start(self) -> None:
+        self._thread.start()
+        log.info(
+            "listening as %s on %s:%d", self.options.ae_title, self.options.bind_address, self.port
+        )
+
+    @property
+    def active_associations(self) -> int:
+        return len(self.server.active_associations)
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Stop accepting, let associations finish for ``grace`` seconds, then close them.
+
+        Stores in flight always finish and are acknowledged before their association is aborted.
+        """
+        self.server.shutdown()
+        deadline = time.monotonic() + grace
+        while self.server.active_associations and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.inflight.draining = True
+        self.inflight.wait_idle(max(5.0, deadline - time.monotonic()))
+        for assoc in self.server.active_associations:
+            assoc.abort()
+        for assoc in self.server.active_associations:
+            assoc.join(timeout=5)
+        log.info("listener stopped")
+
+
+def _log_assoc(event: evt.Event, what: str) -> None:
+    requestor = event.assoc.requestor
+    log.info("association %s: %s from %s:%s", what, requestor.ae_title, requestor.address, requestor.port)

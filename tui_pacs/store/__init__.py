@@ -1,0 +1,1 @@
+"""The store: the Peewee index (SQLite or PostgreSQL) and the file archive."""

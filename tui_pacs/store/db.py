@@ -1,0 +1,84 @@
+"""Open the index database (SQLite in WAL mode by default, PostgreSQL by URL) and create tables."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import peewee as pw
+from playhouse.db_url import connect
+
+from tui_pacs.errors import StoreError
+from tui_pacs.store.models import ALL_MODELS, SchemaVersion, database_proxy
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+#: SQLite pragmas: WAL lets readers run beside the writer; FULL sync makes every commit durable
+#: against power loss, which group commit keeps affordable; a generous busy timeout lets several
+#: processes (node, console, CLI import) share one file without "database is locked".
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "synchronous": "full",
+    "foreign_keys": 1,
+    "busy_timeout": 60_000,
+    "cache_size": -32_000,
+}
+
+
+def is_sqlite(db: pw.Database) -> bool:
+    return isinstance(db, pw.SqliteDatabase)
+
+
+def open_database(url: str, create: bool = True) -> pw.Database:
+    """Open the database at ``url``, bind the models to it and create missing tables.
+
+    Args:
+        url: ``sqlite:///PATH`` or ``postgresql://USER:PASSWORD@HOST:PORT/DB``.
+        create: Create the schema when it is missing.
+
+    Raises:
+        StoreError: The URL is not supported or the server cannot be reached.
+    """
+    try:
+        if url.startswith("sqlite:///"):
+            path = url.removeprefix("sqlite:///")
+            if path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            db: pw.Database = pw.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=60)
+        elif url.startswith(("postgresql://", "postgres://")):
+            db = connect(url.replace("postgres://", "postgresql://", 1), autorollback=True)
+        else:
+            raise StoreError(f"unsupported database URL {url!r} (use sqlite:/// or postgresql://)")
+        db.connect(reuse_if_open=True)
+    except pw.OperationalError as exc:
+        raise StoreError(f"cannot open database {redact(url)}: {exc}", "Database unavailable") from exc
+    database_proxy.initialize(db)
+    if create:
+        create_schema(db)
+    return db
+
+
+def create_schema(db: pw.Database) -> None:
+    """Create tables and indexes that do not exist yet (idempotent, safe with several processes)."""
+    with db.atomic():
+        db.create_tables(ALL_MODELS, safe=True)
+        if not is_sqlite(db):
+            # Prefix matching (LIKE 'abc%') on case-folded names uses these whatever the collation.
+            db.execute_sql(
+                "CREATE INDEX IF NOT EXISTS patient_name_norm_pattern "
+                "ON patient (patient_name_norm text_pattern_ops)"
+            )
+        if SchemaVersion.select().count() == 0:
+            SchemaVersion.create(version=SCHEMA_VERSION)
+
+
+def redact(url: str) -> str:
+    """Hide the password of a database URL for messages and logs."""
+    if "://" in url and "@" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url

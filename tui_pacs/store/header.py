@@ -1,0 +1,225 @@
+"""Extract the index attributes of an instance from its (header-only) pydicom data set."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydicom.dataset import Dataset
+
+from tui_pacs.errors import DatasetError, DatasetMismatchError
+from tui_pacs.model import InstanceRecord
+from tui_pacs.store.archive import validate_uid
+
+
+def norm_text(value: str) -> str:
+    """Case-folded form used for matching names and descriptions without regard to case."""
+    return value.casefold()
+
+
+def _text(ds: Dataset, keyword: str, limit: int = 324) -> str:
+    try:
+        value: Any = ds.get(keyword)
+    except Exception:  # a malformed value must not stop indexing the rest
+        return ""
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+        value = "\\".join(str(v) for v in value)
+    text = str(value).replace("\0", "").strip()
+    return text[:limit]
+
+
+def _int(ds: Dataset, keyword: str) -> int | None:
+    try:
+        value = ds.get(keyword)
+        if value is None or value == "":
+            return None
+        if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+            value = value[0]
+        number = int(float(value))
+    except (TypeError, ValueError, OverflowError, IndexError):
+        return None
+    except Exception:
+        return None
+    return number if -(2**31) <= number < 2**31 else None
+
+
+def _date(ds: Dataset, keyword: str) -> str:
+    text = _text(ds, keyword, 32).replace(".", "")  # ACR-NEMA style 2001.01.31
+    return text[:8] if text[:8].isdigit() and len(text) >= 8 else ""
+
+
+def _time(ds: Dataset, keyword: str) -> str:
+    text = _text(ds, keyword, 32).replace(":", "")
+    return text[:16] if text[:2].isdigit() else ""
+
+
+def record_from_dataset(
+    ds: Dataset,
+    sop_class_uid: str | None = None,
+    sop_instance_uid: str | None = None,
+) -> InstanceRecord:
+    """Build the index record of one instance.
+
+    Args:
+        ds: The data set, read at least up to (but not including) the pixel data.
+        sop_class_uid: The SOP Class UID the sender declared (C-STORE Affected SOP Class UID).
+        sop_instance_uid: The SOP Instance UID the sender declared.
+
+    Raises:
+        DatasetError: A required UID is missing or invalid, or disagrees with the declared one
+            (the caller maps this to "data set does not match SOP class").
+        InvalidUIDError: A UID is not a valid DICOM UID.
+    """
+    study_uid = validate_uid(_text(ds, "StudyInstanceUID", 80), "Study Instance UID")
+    series_uid = validate_uid(_text(ds, "SeriesInstanceUID", 80), "Series Instance UID")
+    sop_uid = validate_uid(_text(ds, "SOPInstanceUID", 80), "SOP Instance UID")
+    sop_class = validate_uid(_text(ds, "SOPClassUID", 80), "SOP Class UID")
+    if sop_instance_uid is not None and validate_uid(sop_instance_uid) != sop_uid:
+        raise DatasetMismatchError(
+            f"SOP Instance UID in the data set ({sop_uid}) differs from the one in the request "
+            f"({sop_instance_uid})"
+        )
+    if sop_class_uid is not None and validate_uid(sop_class_uid) != sop_class:
+        raise DatasetMismatchError(
+            f"SOP Class UID in the data set ({sop_class}) differs from the one in the request "
+            f"({sop_class_uid})"
+        )
+    return InstanceRecord(
+        patient_id=_text(ds, "PatientID", 64),
+        patient_name=_text(ds, "PatientName"),
+        issuer_of_patient_id=_text(ds, "IssuerOfPatientID", 64),
+        patient_birth_date=_date(ds, "PatientBirthDate"),
+        patient_sex=_text(ds, "PatientSex", 16),
+        study_instance_uid=study_uid,
+        study_date=_date(ds, "StudyDate"),
+        study_time=_time(ds, "StudyTime"),
+        accession_number=_text(ds, "AccessionNumber", 16),
+        study_id=_text(ds, "StudyID", 16),
+        study_description=_text(ds, "StudyDescription", 64),
+        referring_physician_name=_text(ds, "ReferringPhysicianName"),
+        patient_age=_text(ds, "PatientAge", 4),
+        institution_name=_text(ds, "InstitutionName", 64),
+        series_instance_uid=series_uid,
+        modality=_text(ds, "Modality", 16),
+        series_number=_int(ds, "SeriesNumber"),
+        series_description=_text(ds, "SeriesDescription", 64),
+        body_part_examined=_text(ds, "BodyPartExamined", 16),
+        series_date=_date(ds, "SeriesDate"),
+        series_time=_time(ds, "SeriesTime"),
+        performed_procedure_step_start_date=_date(ds, "PerformedProcedureStepStartDate"),
+        performed_procedure_step_start_time=_time(ds, "PerformedProcedureStepStartTime"),
+        protocol_name=_text(ds, "ProtocolName", 64),
+        station_name=_text(ds, "StationName", 16),
+        sop_instance_uid=sop_uid,
+        sop_class_uid=sop_class,
+        instance_number=_int(ds, "InstanceNumber"),
+        content_date=_date(ds, "ContentDate"),
+        content_time=_time(ds, "ContentTime"),
+        rows=_int(ds, "Rows"),
+        columns=_int(ds, "Columns"),
+        number_of_frames=_int(ds, "NumberOfFrames"),
+        specific_character_set=_text(ds, "SpecificCharacterSet", 128),
+    )
+
+
+_WARNINGS_THAT_MEAN_TRUNCATED = ("End of file reached", "Unexpected end of file", "truncated")
+
+
+def parse_dataset(blob: bytes | memoryview, *, force: bool = False) -> Dataset:
+    """Parse a whole DICOM file held in memory and check that no element is cut short.
+
+    pydicom reads a truncated value without complaint, so every top-level element's length is
+    compared with the bytes actually present, encapsulated pixel data fragment by fragment.
+
+    Raises:
+        DatasetError: The bytes are not DICOM, or the data set is truncated or malformed.
+    """
+    import io
+    import warnings
+
+    from pydicom import dcmread
+    from pydicom.dataelem import RawDataElement
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ds = dcmread(io.BytesIO(blob), force=force)
+            for elem in ds.elements():
+                if not isinstance(elem, RawDataElement) or elem.value is None:
+                    continue
+                if elem.length == 0xFFFFFFFF:
+                    if elem.tag == 0x7FE00010:
+                        _check_fragments(bytes(elem.value))
+                    continue
+                if len(elem.value) != elem.length:
+                    raise DatasetError(
+                        f"element {elem.tag} is truncated: {len(elem.value)} of "
+                        f"{elem.length} bytes present"
+                    )
+    except DatasetError:
+        raise
+    except Exception as exc:
+        raise DatasetError(f"not a readable DICOM data set: {exc}") from exc
+    for w in caught:
+        text = str(w.message)
+        if any(marker in text for marker in _WARNINGS_THAT_MEAN_TRUNCATED):
+            raise DatasetError(f"data set is truncated: {text}")
+    if len(ds) == 0:
+        raise DatasetError("no DICOM elements found")
+    return ds
+
+
+def _check_fragments(value: bytes) -> None:
+    """Walk the items of encapsulated pixel data (PS3.5 A.4); each must be complete."""
+    pos, end = 0, len(value)
+    while pos < end:
+        if end - pos < 8:
+            raise DatasetError("encapsulated pixel data is truncated inside an item header")
+        group = int.from_bytes(value[pos : pos + 2], "little")
+        elem = int.from_bytes(value[pos + 2 : pos + 4], "little")
+        length = int.from_bytes(value[pos + 4 : pos + 8], "little")
+        if (group, elem) != (0xFFFE, 0xE000):
+            raise DatasetError(
+                f"encapsulated pixel data: expected an item at offset {pos}, "
+                f"found ({group:04X},{elem:04X})"
+            )
+        pos += 8 + length
+        if pos > end:
+            raise DatasetError("encapsulated pixel data is truncated inside a fragment")
+
+
+def dataset_offset(blob: bytes | memoryview) -> tuple[int, str | None]:
+    """Find where the data set starts in a file, after any preamble and File Meta Information.
+
+    Returns:
+        (offset, transfer syntax UID from the meta header, or None when there is none).
+    """
+    data = bytes(blob[:132])
+    if len(data) >= 132 and data[128:132] == b"DICM":
+        pos = 132
+    elif data[:4] == b"DICM":
+        pos = 4
+    else:
+        return 0, None
+    view = memoryview(blob)
+    transfer_syntax = None
+    long_vrs = {b"OB", b"OW", b"OF", b"SQ", b"UT", b"UN", b"UC", b"UR", b"OD", b"OL", b"OV", b"SV", b"UV"}
+    while pos + 8 <= len(view):
+        group = int.from_bytes(view[pos : pos + 2], "little")
+        if group != 0x0002:
+            break
+        elem = int.from_bytes(view[pos + 2 : pos + 4], "little")
+        vr = bytes(view[pos + 4 : pos + 6])
+        if vr in long_vrs:
+            length = int.from_bytes(view[pos + 8 : pos + 12], "little")
+            header = 12
+        else:
+            length = int.from_bytes(view[pos + 6 : pos + 8], "little")
+            header = 8
+        if elem == 0x0010:
+            transfer_syntax = (
+                bytes(view[pos + header : pos + header + length]).decode("ascii", "replace")
+            ).rstrip("\0 ")
+        pos += header + length
+    return pos, transfer_syntax

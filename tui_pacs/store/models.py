@@ -1,0 +1,126 @@
+"""Peewee models of the index: the patient/study/series/instance hierarchy and the change feed.
+
+Column names are DICOM keywords in snake_case. Every attribute a Patient Root or Study Root C-FIND
+SCP must match or return at its level (PS3.4 C.6.1.1, C.6.2.1) has a column; person names keep
+their decoded text plus a case-folded copy (``*_norm``) that the matcher uses.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import peewee as pw
+
+database_proxy = pw.DatabaseProxy()
+
+
+def utcnow() -> datetime:
+    """Naive UTC now (both SQLite and PostgreSQL store it the same way)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class BaseModel(pw.Model):
+    class Meta:
+        database = database_proxy
+        legacy_table_names = False
+
+
+class Patient(BaseModel):
+    """A patient, identified by Patient ID within its issuer (PS3.4 C.6.1.1.2)."""
+
+    patient_id = pw.CharField(max_length=64, index=True)
+    issuer_of_patient_id = pw.CharField(max_length=64, default="")
+    patient_name = pw.CharField(max_length=324, default="")
+    patient_name_norm = pw.CharField(max_length=324, default="", index=True)
+    patient_birth_date = pw.CharField(max_length=8, default="")
+    patient_sex = pw.CharField(max_length=16, default="")
+    number_of_patient_related_studies = pw.IntegerField(default=0)
+    number_of_patient_related_series = pw.IntegerField(default=0)
+    number_of_patient_related_instances = pw.IntegerField(default=0)
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("patient_id", "issuer_of_patient_id"), True),)
+
+
+class Study(BaseModel):
+    """A study (PS3.4 C.6.2.1.2 keys plus the optional ones people query)."""
+
+    patient = pw.ForeignKeyField(Patient, backref="studies", on_delete="CASCADE")
+    study_instance_uid = pw.CharField(max_length=64, unique=True)
+    study_date = pw.CharField(max_length=8, default="", index=True)
+    study_time = pw.CharField(max_length=16, default="")
+    accession_number = pw.CharField(max_length=16, default="", index=True)
+    study_id = pw.CharField(max_length=16, default="")
+    study_description = pw.CharField(max_length=64, default="")
+    referring_physician_name = pw.CharField(max_length=324, default="")
+    referring_physician_name_norm = pw.CharField(max_length=324, default="")
+    patient_age = pw.CharField(max_length=4, default="")
+    institution_name = pw.CharField(max_length=64, default="")
+    #: Backslash-separated, sorted, e.g. ``CT\SR``.
+    modalities_in_study = pw.CharField(max_length=256, default="")
+    sop_classes_in_study = pw.TextField(default="")
+    number_of_study_related_series = pw.IntegerField(default=0)
+    number_of_study_related_instances = pw.IntegerField(default=0)
+    created_at = pw.DateTimeField(default=utcnow)
+    #: Time of the last instance received; stable-study detection uses it.
+    updated_at = pw.DateTimeField(default=utcnow, index=True)
+
+
+class Series(BaseModel):
+    """A series (PS3.4 C.6.2.1.3 keys plus the optional ones people query)."""
+
+    study = pw.ForeignKeyField(Study, backref="series", on_delete="CASCADE")
+    series_instance_uid = pw.CharField(max_length=64, unique=True)
+    modality = pw.CharField(max_length=16, default="", index=True)
+    series_number = pw.IntegerField(null=True)
+    series_description = pw.CharField(max_length=64, default="")
+    body_part_examined = pw.CharField(max_length=16, default="")
+    series_date = pw.CharField(max_length=8, default="")
+    series_time = pw.CharField(max_length=16, default="")
+    performed_procedure_step_start_date = pw.CharField(max_length=8, default="")
+    performed_procedure_step_start_time = pw.CharField(max_length=16, default="")
+    protocol_name = pw.CharField(max_length=64, default="")
+    station_name = pw.CharField(max_length=16, default="")
+    number_of_series_related_instances = pw.IntegerField(default=0)
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+
+class Instance(BaseModel):
+    """One archived SOP instance and the file that holds it."""
+
+    series = pw.ForeignKeyField(Series, backref="instances", on_delete="CASCADE")
+    sop_instance_uid = pw.CharField(max_length=64, unique=True)
+    sop_class_uid = pw.CharField(max_length=64, default="")
+    instance_number = pw.IntegerField(null=True)
+    content_date = pw.CharField(max_length=8, default="")
+    content_time = pw.CharField(max_length=16, default="")
+    rows = pw.IntegerField(null=True)
+    columns = pw.IntegerField(null=True)
+    number_of_frames = pw.IntegerField(null=True)
+    specific_character_set = pw.CharField(max_length=128, default="")
+    transfer_syntax_uid = pw.CharField(max_length=64)
+    #: Path of the file relative to the storage folder.
+    path = pw.CharField(max_length=512)
+    size = pw.BigIntegerField()
+    #: SHA-256 of the whole file, hex.
+    checksum = pw.CharField(max_length=64)
+    received_at = pw.DateTimeField(default=utcnow)
+    calling_ae_title = pw.CharField(max_length=16, default="")
+
+
+class Change(BaseModel):
+    """Append-only change feed: consoles poll it by last id to learn what happened."""
+
+    kind = pw.CharField(max_length=32)
+    uid = pw.CharField(max_length=64, default="")
+    at = pw.DateTimeField(default=utcnow)
+
+
+class SchemaVersion(BaseModel):
+    version = pw.IntegerField()
+
+
+ALL_MODELS: list[type[BaseModel]] = [Patient, Study, Series, Instance, Change, SchemaVersion]
