@@ -158,7 +158,8 @@ class Index:
         disposition = StoreDisposition.STORED
         rel = relative_path(rec.study_instance_uid, rec.series_instance_uid, rec.sop_instance_uid)
         if existing is not None:
-            if self.policy is DuplicatePolicy.KEEP_FIRST:
+            if self.policy is DuplicatePolicy.KEEP_FIRST or existing.checksum == item.temp.checksum:
+                # An identical copy (a resend, a second import) changes nothing whatever the policy.
                 return StoreResult(
                     StoreDisposition.DUPLICATE_KEPT,
                     rec.sop_instance_uid,
