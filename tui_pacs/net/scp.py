@@ -164,9 +164,18 @@ class Listener:
     Args:
         options: Address, AE title and association limits.
         store: Called with each :class:`StoreRequest`; returns once the instance is durable.
+        extra_handlers: More ``(event, handler[, args])`` bindings (C-FIND, C-MOVE, C-GET ...),
+            built by their own modules and composed by the services layer.
+        extra_contexts: Presentation contexts those handlers need.
     """
 
-    def __init__(self, options: ListenerOptions, store: StoreCallable) -> None:
+    def __init__(
+        self,
+        options: ListenerOptions,
+        store: StoreCallable,
+        extra_handlers: list[tuple] | None = None,
+        extra_contexts: list | None = None,
+    ) -> None:
         self.options = options
         self.inflight = InFlight()
         ae = AE(ae_title=options.ae_title)
@@ -177,7 +186,7 @@ class Listener:
         ae.maximum_associations = 64
         if options.allowed_calling_ae_titles:
             ae.require_calling_aet = list(options.allowed_calling_ae_titles)
-        contexts = [verification_context(), *storage_scp_contexts()]
+        contexts = [verification_context(), *storage_scp_contexts(), *(extra_contexts or [])]
         self.ae = ae
         handlers = [
             (evt.EVT_C_ECHO, handle_echo),
@@ -186,6 +195,7 @@ class Listener:
             (evt.EVT_RELEASED, _log_assoc, ["released"]),
             (evt.EVT_ABORTED, _log_assoc, ["aborted"]),
             (evt.EVT_REJECTED, _log_assoc, ["rejected"]),
+            *(extra_handlers or []),
         ]
         server_class = type("NodeServer", (ListenerServer,), {"reuse_port": options.reuse_port})
         self.server = ae.make_server(

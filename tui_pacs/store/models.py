@@ -119,8 +119,86 @@ class Change(BaseModel):
     at = pw.DateTimeField(default=utcnow)
 
 
+class RemoteNodeRow(BaseModel):
+    """A remote AE in the node registry (merged with the config file's [[nodes]])."""
+
+    name = pw.CharField(max_length=64, unique=True)
+    ae_title = pw.CharField(max_length=16, index=True)
+    host = pw.CharField(max_length=255)
+    port = pw.IntegerField()
+    description = pw.CharField(max_length=255, default="")
+    #: Comma-separated DimseService values this AE may use when it calls us.
+    allowed_services = pw.CharField(max_length=64, default="echo,find,get,move,store")
+    #: "move" or "get".
+    retrieve_method = pw.CharField(max_length=8, default="move")
+    last_echo_at = pw.DateTimeField(null=True)
+    last_echo_ok = pw.BooleanField(null=True)
+    last_echo_latency_ms = pw.FloatField(null=True)
+    last_echo_message = pw.CharField(max_length=255, default="")
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "remote_node"
+
+
+class Job(BaseModel):
+    """Queued long work (retrieve, send ...) that the node's job runner executes."""
+
+    kind = pw.CharField(max_length=16, index=True)
+    #: queued, running, completed, failed, cancelled
+    state = pw.CharField(max_length=16, index=True, default="queued")
+    #: JSON parameters of the job (node, level, UIDs, paths ...).
+    params = pw.TextField(default="{}")
+    node_name = pw.CharField(max_length=64, default="")
+    description = pw.CharField(max_length=255, default="")
+    total = pw.IntegerField(null=True)
+    completed = pw.IntegerField(default=0)
+    failed = pw.IntegerField(default=0)
+    warning = pw.IntegerField(default=0)
+    remaining = pw.IntegerField(null=True)
+    #: Last DIMSE status code seen (final response status when the job ended).
+    last_status = pw.IntegerField(null=True)
+    error = pw.TextField(default="")
+    #: Backslash-separated SOP Instance UIDs that failed (Failed SOP Instance UID List).
+    failed_uids = pw.TextField(default="")
+    cancel_requested = pw.BooleanField(default=False)
+    attempts = pw.IntegerField(default=0)
+    #: Node process running it ("host-pid"), empty while queued.
+    owner = pw.CharField(max_length=128, default="")
+    created_at = pw.DateTimeField(default=utcnow, index=True)
+    started_at = pw.DateTimeField(null=True)
+    finished_at = pw.DateTimeField(null=True)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+
+class NodeHeartbeat(BaseModel):
+    """One row per running node process, refreshed every few seconds (consoles read it)."""
+
+    node_id = pw.CharField(max_length=128, unique=True)
+    ae_title = pw.CharField(max_length=16)
+    host = pw.CharField(max_length=255)
+    pid = pw.IntegerField()
+    port = pw.IntegerField()
+    started_at = pw.DateTimeField(default=utcnow)
+    seen_at = pw.DateTimeField(default=utcnow, index=True)
+    associations = pw.IntegerField(default=0)
+    last_instance_at = pw.DateTimeField(null=True)
+    jobs_running = pw.IntegerField(default=0)
+
+
 class SchemaVersion(BaseModel):
     version = pw.IntegerField()
 
 
-ALL_MODELS: list[type[BaseModel]] = [Patient, Study, Series, Instance, Change, SchemaVersion]
+ALL_MODELS: list[type[BaseModel]] = [
+    Patient,
+    Study,
+    Series,
+    Instance,
+    Change,
+    RemoteNodeRow,
+    Job,
+    NodeHeartbeat,
+    SchemaVersion,
+]
