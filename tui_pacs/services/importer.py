@@ -104,11 +104,17 @@ def _zip_sources(path: Path, problems: list[ImportProblem]) -> Iterator[Source]:
         problems.append(ImportProblem(str(path), f"unreadable zip archive: {exc}"))
         return
     lock = threading.Lock()
+    # Members are read by the import workers after this generator has moved on (and closed the
+    # archive it listed them from), so the readers share one handle of their own, opened on first
+    # use and closed when the last Source is dropped.
+    shared: dict[str, zipfile.ZipFile] = {}
 
     def reader(info: zipfile.ZipInfo) -> Callable[[], bytes]:
         def read() -> bytes:
             with lock:  # ZipFile is not safe for concurrent reads
-                return archive.read(info)
+                if "zip" not in shared:
+                    shared["zip"] = zipfile.ZipFile(path)
+                return shared["zip"].read(info.filename)
 
         return read
 
