@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 import peewee as pw
-from pydicom.dataset import FileMetaDataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_file_meta_info
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
@@ -96,13 +96,15 @@ class Ingestor:
         offset, transfer_syntax = dataset_offset(blob)
         try:
             ds = parse_dataset(blob, force=True)
+            # Checked before the UIDs: a media directory has none, and "Study Instance UID is
+            # empty" would hide what the file is.
+            if _is_media_directory(ds):
+                raise DatasetError("a DICOMDIR (media directory), not an image")
             record = record_from_dataset(ds)
         except DatasetError as exc:
             if offset == 0 and not _looks_like_dicom(blob):
                 raise DatasetError("not a DICOM file") from exc
             raise
-        if record.sop_class_uid == MEDIA_STORAGE_DIRECTORY_STORAGE:
-            raise DatasetError("a DICOMDIR (media directory), not an image")
         if not transfer_syntax:
             implicit, little = ds.original_encoding
             if implicit:
@@ -130,6 +132,17 @@ class Ingestor:
         """Finish pending index writes and release the archive."""
         self.writer.close()
         self.archive.close()
+
+
+def _is_media_directory(ds: Dataset) -> bool:
+    """A DICOMDIR: Media Storage Directory SOP class in the meta header or directory records."""
+    meta = getattr(ds, "file_meta", None)
+    declared = meta.get("MediaStorageSOPClassUID") if meta is not None else None
+    return (
+        declared == MEDIA_STORAGE_DIRECTORY_STORAGE
+        or ds.get("SOPClassUID") == MEDIA_STORAGE_DIRECTORY_STORAGE
+        or "DirectoryRecordSequence" in ds
+    )
 
 
 def _looks_like_dicom(blob: bytes) -> bool:
