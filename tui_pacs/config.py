@@ -42,7 +42,10 @@ def validate_ae_title(value: object, where: str = "AE title") -> str:
         The title without leading and trailing spaces (they are not significant).
     """
     if not isinstance(value, str):
-        raise ConfigError(f"{where}: expected a string, got {value!r}")
+        raise ConfigError(
+            f"{where}: expected a string of 1-16 printable ASCII characters (no backslash), "
+            f"got {value!r}"
+        )
     title = value.strip()
     if not title:
         raise ConfigError(f"{where}: an AE title cannot be empty or only spaces")
