@@ -123,7 +123,10 @@ def handle_store(event: evt.Event, store: StoreCallable, inflight: InFlight) -> 
             sop_class_uid=str(request.AffectedSOPClassUID or ""),
             sop_instance_uid=str(request.AffectedSOPInstanceUID or ""),
             transfer_syntax_uid=str(event.context.transfer_syntax),
-            dataset=data.getbuffer(),
+            # getvalue() hands over the received bytes without copying; getbuffer() would
+            # export the BytesIO, and an export caught in a reference cycle (an exception's
+            # traceback) crashes CPython 3.12's garbage collector (bytesiobuf_releasebuffer).
+            dataset=memoryview(data.getvalue()),
             calling_ae_title=calling,
             peer_address=peer,
         )
@@ -220,6 +223,9 @@ class Listener:
     def active_associations(self) -> int:
         return len(self.server.active_associations)
 
+    def _established(self) -> list[Any]:
+        return [a for a in self.server.active_associations if a.is_established]
+
     def stop(self, grace: float = 10.0) -> None:
         """Stop accepting, let associations finish for ``grace`` seconds, then close them.
 
@@ -227,14 +233,21 @@ class Listener:
         """
         self.server.shutdown()
         deadline = time.monotonic() + grace
-        while self.server.active_associations and time.monotonic() < deadline:
+        while self._established() and time.monotonic() < deadline:
             time.sleep(0.05)
         self.inflight.draining = True
         self.inflight.wait_idle(max(5.0, deadline - time.monotonic()))
         for assoc in self.server.active_associations:
-            assoc.abort()
+            if assoc.is_established:
+                assoc.abort()
+            else:
+                # A connection that never sent an A-ASSOCIATE-RQ (a port probe, a scanner) keeps
+                # its thread waiting for the ACSE timeout, and its DUL thread (not a daemon)
+                # would hold the process that long; nothing is in flight on it, so end it now.
+                assoc.kill()
         for assoc in self.server.active_associations:
-            assoc.join(timeout=5)
+            if assoc.is_established:
+                assoc.join(timeout=5)
         log.info("listener stopped")
 
 

@@ -369,8 +369,11 @@ class IndexWriter:
         self._queue.put(work)
         if not work.done.wait(timeout):
             raise StoreError("timed out waiting for the index", "Out of resources")
-        if work.outcome.error is not None:
-            raise work.outcome.error
+        error, work.outcome.error = work.outcome.error, None
+        if error is not None:
+            # Not left on the work item: error -> traceback -> this frame -> work -> error
+            # would be a reference cycle holding the request's data set until a full GC.
+            raise error
         assert work.outcome.result is not None
         return work.outcome.result
 
