@@ -159,3 +159,95 @@ class SendProgress:
     last_sop_instance_uid: str = ""
     last_status: int | None = None
     last_error: str = ""
+
+
+class JobState(enum.StrEnum):
+    """Life cycle of a queued job (``Job.state``)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        """True once the job has ended, whatever the outcome."""
+        return self in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED)
+
+
+class JobKind(enum.StrEnum):
+    """The kinds of work the node's job runner executes."""
+
+    RETRIEVE = "retrieve"
+    """C-MOVE (to our own AE) or C-GET of a study or series from a remote node."""
+    SEND = "send"
+    """C-STORE of archived instances (by study/series) or of files to a remote node."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobInfo:
+    """A snapshot of one job, as the CLI and the console show it."""
+
+    id: int
+    kind: str
+    state: JobState
+    node_name: str
+    description: str
+    params: dict[str, object]
+    total: int | None
+    completed: int
+    failed: int
+    warning: int
+    remaining: int | None
+    last_status: int | None
+    error: str
+    failed_uids: tuple[str, ...]
+    cancel_requested: bool
+    attempts: int
+    owner: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RetrieveProgress:
+    """Progress of a C-MOVE or C-GET, yielded after every response (PS3.4 C.4.2.1.6, C.4.3.1.6).
+
+    Counts are the sub-operation counts the peer reports; ``None`` when it did not send them.
+    """
+
+    status: int
+    remaining: int | None
+    completed: int
+    failed: int
+    warning: int
+    #: Failed SOP Instance UID List (0008,0058) of the final response, if any.
+    failed_uids: tuple[str, ...] = ()
+    #: True on the final response (success, warning, failure or cancel).
+    done: bool = False
+
+    @property
+    def total(self) -> int | None:
+        """Sub-operations in all, when the peer told us how many remain."""
+        if self.remaining is None:
+            return None
+        return self.remaining + self.completed + self.failed + self.warning
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    """A running node process as its heartbeat row describes it."""
+
+    node_id: str
+    ae_title: str
+    host: str
+    pid: int
+    port: int
+    started_at: datetime
+    seen_at: datetime
+    associations: int
+    last_instance_at: datetime | None
+    jobs_running: int

@@ -13,6 +13,14 @@ REFUSED_OUT_OF_RESOURCES = 0xA700
 ERROR_DATA_SET_DOES_NOT_MATCH_SOP_CLASS = 0xA900
 #: PS3.4 B.2.3: Error: Cannot understand.
 ERROR_CANNOT_UNDERSTAND = 0xC000
+#: PS3.4 C.4.1.1.4 / C.4.2.1.5 / C.4.3.1.4: Pending (matches or sub-operations continuing).
+PENDING = 0xFF00
+#: PS3.4 C.4.1.1.4: Pending, but one or more Optional Keys were not supported.
+PENDING_WARNING = 0xFF01
+#: PS3.4 C.4.1.1.4 / C.4.2.1.5 / C.4.3.1.4: Cancel (terminated due to a C-CANCEL).
+CANCEL = 0xFE00
+#: PS3.4 C.4.2.1.5 / C.4.3.1.4: Warning: sub-operations complete, one or more failures or warnings.
+SUB_OPERATIONS_COMPLETE_WITH_FAILURES = 0xB000
 
 _NAMES = {
     SUCCESS: "Success",
@@ -21,6 +29,10 @@ _NAMES = {
     REFUSED_OUT_OF_RESOURCES: "Refused: Out of Resources",
     ERROR_DATA_SET_DOES_NOT_MATCH_SOP_CLASS: "Error: Data Set does not match SOP Class",
     ERROR_CANNOT_UNDERSTAND: "Error: Cannot understand",
+    PENDING: "Pending",
+    PENDING_WARNING: "Pending (optional keys not supported)",
+    CANCEL: "Cancel",
+    SUB_OPERATIONS_COMPLETE_WITH_FAILURES: "Warning: sub-operations complete with failures",
 }
 
 
@@ -43,3 +55,13 @@ def describe(status: int | None) -> str:
         else:
             name = "Failure"
     return f"0x{status:04X} {name}"
+
+
+def is_pending(status: int | None) -> bool:
+    """True for the Pending statuses of C-FIND, C-MOVE and C-GET responses."""
+    return status in (PENDING, PENDING_WARNING)
+
+
+def is_warning(status: int | None) -> bool:
+    """True for a Warning status (0x0001, 0x0107, 0x0116 or 0xBxxx, PS3.7 C)."""
+    return status is not None and (status in (0x0001, 0x0107, 0x0116) or 0xB000 <= status <= 0xBFFF)
