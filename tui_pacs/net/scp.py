@@ -130,24 +130,33 @@ def handle_store(event: evt.Event, store: StoreCallable, inflight: InFlight) -> 
             calling_ae_title=calling,
             peer_address=peer,
         )
-        try:
-            store(req)
-        except DuplicateInstanceError as exc:
-            log.info("C-STORE from %s refused: %s", calling, exc)
-            return st.DUPLICATE_SOP_INSTANCE
-        except (DatasetMismatchError, InvalidUIDError) as exc:
-            log.warning("C-STORE from %s: %s", calling, exc)
-            return st.ERROR_DATA_SET_DOES_NOT_MATCH_SOP_CLASS
-        except DatasetError as exc:
-            log.warning("C-STORE from %s: %s", calling, exc)
-            return st.ERROR_CANNOT_UNDERSTAND
-        except StoreError as exc:
-            log.error("C-STORE from %s failed: %s", calling, exc)
-            return st.REFUSED_OUT_OF_RESOURCES
-        except Exception:
-            log.exception("C-STORE from %s: unexpected failure", calling)
-            return st.PROCESSING_FAILURE
-        return st.SUCCESS
+        return store_status(store, req)
+
+
+def store_status(store: StoreCallable, req: StoreRequest) -> int:
+    """Call ``store`` and map what happens to a C-STORE status (PS3.4 B.2.3).
+
+    Shared by the listener and by the C-GET SCU, which receives C-STOREs on its own association.
+    """
+    calling = req.calling_ae_title
+    try:
+        store(req)
+    except DuplicateInstanceError as exc:
+        log.info("C-STORE from %s refused: %s", calling, exc)
+        return st.DUPLICATE_SOP_INSTANCE
+    except (DatasetMismatchError, InvalidUIDError) as exc:
+        log.warning("C-STORE from %s: %s", calling, exc)
+        return st.ERROR_DATA_SET_DOES_NOT_MATCH_SOP_CLASS
+    except DatasetError as exc:
+        log.warning("C-STORE from %s: %s", calling, exc)
+        return st.ERROR_CANNOT_UNDERSTAND
+    except StoreError as exc:
+        log.error("C-STORE from %s failed: %s", calling, exc)
+        return st.REFUSED_OUT_OF_RESOURCES
+    except Exception:
+        log.exception("C-STORE from %s: unexpected failure", calling)
+        return st.PROCESSING_FAILURE
+    return st.SUCCESS
 
 
 @dataclass
