@@ -14,6 +14,8 @@ from tui_pacs.store.models import ALL_MODELS, SchemaVersion, database_proxy
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+#: URL of the database the models are bound to (set by open_database).
+_bound_url: str | None = None
 
 #: SQLite pragmas: WAL lets readers run beside the writer; FULL sync makes every commit durable
 #: against power loss, which group commit keeps affordable; a generous busy timeout lets several
@@ -55,9 +57,23 @@ def open_database(url: str, create: bool = True) -> pw.Database:
     except pw.OperationalError as exc:
         raise StoreError(f"cannot open database {redact(url)}: {exc}", "Database unavailable") from exc
     database_proxy.initialize(db)
+    global _bound_url
+    _bound_url = url
     if create:
         create_schema(db)
     return db
+
+
+def use_database(url: str) -> pw.Database:
+    """The database the models are bound to when it was opened from ``url``; else open it.
+
+    Services call this so a process (the CLI, an in-process node) shares one database object
+    instead of rebinding the models to a second one for the same URL.
+    """
+    db = database_proxy.obj
+    if db is not None and _bound_url == url:
+        return db
+    return open_database(url)
 
 
 def create_schema(db: pw.Database) -> None:
