@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pynetdicom import AE, evt
+from pynetdicom import AE, _config, evt
 from pynetdicom.transport import ThreadedAssociationServer
 
 from tui_pacs.errors import (
@@ -159,6 +159,20 @@ def store_status(store: StoreCallable, req: StoreRequest) -> int:
     return st.SUCCESS
 
 
+def _any_uid(value: object) -> tuple[bool, str]:
+    return isinstance(value, str), "must be a str"
+
+
+def let_dimse_pass_any_uid() -> None:
+    """Have pynetdicom decode every UID in a DIMSE command, valid or not (process-wide setting).
+
+    By default a request whose Affected SOP Instance UID is longer than 64 characters fails
+    pynetdicom's decoding and the association is aborted with no status. The handlers validate
+    every UID they use (``validate_uid``), so C-STORE answers such a request with 0xA900.
+    """
+    _config.VALIDATORS["UI"] = _any_uid
+
+
 @dataclass
 class ListenerOptions:
     ae_title: str
@@ -190,6 +204,7 @@ class Listener:
     ) -> None:
         self.options = options
         self.inflight = InFlight()
+        let_dimse_pass_any_uid()
         ae = AE(ae_title=options.ae_title)
         ae.maximum_pdu_size = options.max_pdu_size
         ae.network_timeout = options.network_timeout
