@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydicom.dataset import Dataset
+from pydicom.uid import UID
+
 INCOMING = ".incoming"
 
 
@@ -173,3 +176,37 @@ def audit(archive: Path, database_url: str) -> AuditReport:
     indexed_paths = {archive / row.path for row in instances.values()}
     report.unindexed_files = [p for p in archive_files(archive) if p not in indexed_paths]
     return report
+
+
+def dataset_differences(sent: Dataset, archived: Dataset, *, sent_by_dcmtk: bool = False) -> list[str]:
+    """Top-level elements that differ between a sent data set and its archived copy.
+
+    With ``sent_by_dcmtk`` the normalisations DCMTK applies when it encodes a file for the wire
+    are allowed: group length elements (gggg,0000) and Data Set Trailing Padding (FFFC,FFFC) are
+    not sent, and encapsulated Pixel Data always goes out as OB (PS3.5 A.4) whatever the file said.
+    """
+    ts = UID(str(sent.file_meta.TransferSyntaxUID)) if "TransferSyntaxUID" in sent.file_meta else None
+    encapsulated = ts is not None and ts.is_encapsulated
+
+    def elements(ds: Dataset) -> dict[int, Any]:
+        out = {}
+        for elem in ds:
+            if sent_by_dcmtk and (elem.tag.element == 0 or elem.tag == 0xFFFCFFFC):
+                continue
+            out[int(elem.tag)] = elem
+        return out
+
+    a, b = elements(sent), elements(archived)
+    diffs = []
+    for tag in sorted(set(a) | set(b)):
+        x, y = a.get(tag), b.get(tag)
+        if x is None or y is None:
+            diffs.append(f"({tag >> 16:04X},{tag & 0xFFFF:04X}) only in {'archived' if x is None else 'sent'}")
+            continue
+        if sent_by_dcmtk and encapsulated and tag == 0x7FE00010:
+            same = x.value == y.value
+        else:
+            same = x == y
+        if not same:
+            diffs.append(f"{x.tag} {x.keyword}: sent {str(x.value)[:60]!r}, archived {str(y.value)[:60]!r}")
+    return diffs

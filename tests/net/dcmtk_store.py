@@ -30,6 +30,14 @@ def parse_responses(output: str) -> dict[Path, str]:
     return responses
 
 
+def status_code(response: str) -> int | None:
+    """The DIMSE status in a storescu response text: 0 for "Success", else the hex it names."""
+    if response == "Success":
+        return 0
+    m = re.search(r"0x([0-9a-fA-F]{1,4})\b", response)
+    return int(m[1], 16) if m else None
+
+
 @dataclass
 class StoreRun:
     """A finished storescu run."""
@@ -40,6 +48,11 @@ class StoreRun:
     @property
     def responses(self) -> dict[Path, str]:
         return parse_responses(self.output)
+
+    @property
+    def statuses(self) -> dict[Path, int | None]:
+        """Status code of each file that got a response (None: a text without a code)."""
+        return {p: status_code(text) for p, text in self.responses.items()}
 
     @property
     def succeeded(self) -> set[Path]:
