@@ -51,38 +51,46 @@ def echo(ctx: click.Context, node: str | None, all_nodes: bool, as_json: bool) -
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
 @click.option("--to", "to", required=True, help="Destination node (name, or AE@HOST:PORT).")
+@click.option(
+    "--study", "study_uids", multiple=True, help="An archived study to send (repeatable)."
+)
+@click.option(
+    "--series", "series_uids", multiple=True, help="An archived series to send (repeatable)."
+)
+@click.option("--detach", is_flag=True, help="Return at once with the job id (needs `serve`).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_context
 @handle_errors
-def send(ctx: click.Context, paths: tuple[str, ...], to: str, quiet: bool) -> None:
-    """Send DICOM files or folders to a node with C-STORE."""
-    from tui_pacs.net.status import describe as status_text
-    from tui_pacs.services import remote
+def send(
+    ctx: click.Context,
+    paths: tuple[str, ...],
+    to: str,
+    study_uids: tuple[str, ...],
+    series_uids: tuple[str, ...],
+    detach: bool,
+    quiet: bool,
+) -> None:
+    """Send files or folders, or archived studies/series, to a node with C-STORE, as a job.
 
+    The running node does the work, so it goes on if this terminal goes away. Without --detach
+    the command waits with a progress bar; exit status 0 when every instance was sent.
+    """
+    from tui_pacs.cli.jobs import run_job
+    from tui_pacs.services import remote
+    from tui_pacs.services.jobs import queue_send
+
+    if not paths and not study_uids and not series_uids:
+        raise click.UsageError("give PATHS, --study UID or --series UID to send")
     cfg = _config(ctx)
     node = remote.resolve_node(cfg, to)
-    files = remote.collect_files(paths)
-    last = None
-    errors: list[str] = []
-    with click.progressbar(
-        length=len(files), label=f"Sending to {node.ae_title}", file=sys.stderr,
-        show_pos=True, hidden=quiet,
-    ) as bar:
-        for progress in remote.send(cfg, node, files):
-            bar.update(1)
-            last = progress
-            if progress.last_error:
-                errors.append(f"{progress.last_sop_instance_uid}: {progress.last_error}")
-    for line in errors:
-        click.echo(f"failed: {line}", err=True)
-    if last is None:
-        click.echo("nothing to send")
-        return
-    click.echo(
-        f"sent {last.completed} of {last.total} (warnings {last.warning}, failed {last.failed})"
+    run_job(
+        cfg,
+        lambda: queue_send(
+            cfg, node, paths=paths, study_instance_uids=study_uids, series_instance_uids=series_uids
+        ),
+        label=f"Sending to {node.ae_title}",
+        detach=detach,
+        quiet=quiet,
     )
-    if last.last_status is not None and last.failed:
-        click.echo(f"last status: {status_text(last.last_status)}", err=True)
-    sys.exit(0 if last.failed == 0 else 1)

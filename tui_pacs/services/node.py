@@ -6,12 +6,15 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from logging.handlers import RotatingFileHandler
 
 from tui_pacs.config import Config
 from tui_pacs.net.scp import Listener, ListenerOptions
+from tui_pacs.services.heartbeat import Heartbeat, NodeActivity
 from tui_pacs.services.ingest import Ingestor
+from tui_pacs.services.jobs import JobRunner, new_node_id
+from tui_pacs.store.db import use_database
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +43,17 @@ def setup_logging(config: Config, to_stderr: bool) -> None:
 
 
 class Node:
-    """The listener and the store of one node process.
+    """The listener, the store, the job runner and the heartbeat of one node process.
 
     Args:
         config: The node's configuration.
+        only_jobs: Run only these jobs (the in-process node of a CLI command); None: every job.
     """
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, only_jobs: Collection[int] | None = None) -> None:
         self.config = config
-        self.ingestor = Ingestor(config)
+        self.node_id = new_node_id()
+        self.ingestor = Ingestor(config, use_database(config.effective_database_url))
         options = ListenerOptions(
             ae_title=config.ae_title,
             bind_address=config.bind_address,
@@ -62,17 +67,37 @@ class Node:
         except OSError:
             self.ingestor.close()
             raise
+        self.jobs = JobRunner(
+            config, self.ingestor.store_request, self.node_id, only_ids=only_jobs
+        )
+        self.heartbeat = Heartbeat(
+            self.node_id, config.ae_title, self._activity, on_tick=self.jobs.recover
+        )
 
     @property
     def port(self) -> int:
         return self.listener.port
 
+    def _activity(self) -> NodeActivity:
+        return NodeActivity(
+            port=self.port,
+            associations=self.listener.active_associations,
+            last_instance_at=self.ingestor.last_received,
+            jobs_running=self.jobs.running_count,
+        )
+
     def start(self) -> None:
+        """Listen, announce the node (heartbeat), settle jobs dead nodes left, run jobs."""
         self.listener.start()
+        self.heartbeat.start()
+        self.jobs.recover()
+        self.jobs.start()
 
     def stop(self) -> None:
-        """Finish the stores in flight, stop listening, flush the index."""
-        log.info("stopping: finishing stores in flight")
+        """Interrupt running jobs, finish the stores in flight, stop listening, flush the index."""
+        log.info("stopping: interrupting jobs, finishing stores in flight")
+        self.jobs.stop()
+        self.heartbeat.stop()
         self.listener.stop()
         self.ingestor.close()
         log.info("node stopped")
