@@ -71,7 +71,7 @@ def uid_of(path: Path) -> str:
     return str(dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID"]).SOPInstanceUID)
 
 
-def assert_archived_intact(node: NodeProcess, files: list[Path], sent_by_dcmtk: bool = True) -> None:
+def assert_archived_intact(node: NodeProcess, files: list[Path], through_dcmtk: bool = True) -> None:
     """Each file is indexed, its archived copy has the right checksum, the same transfer syntax
     and the same elements; the archive and index agree with each other."""
     rows = indexed_instances(db_url(node))
@@ -85,7 +85,7 @@ def assert_archived_intact(node: NodeProcess, files: list[Path], sent_by_dcmtk: 
         ts = str(sent.file_meta.TransferSyntaxUID)
         assert row.transfer_syntax_uid == ts, path.name
         assert str(archived.file_meta.TransferSyntaxUID) == ts, path.name
-        diffs = dataset_differences(sent, archived, sent_by_dcmtk=sent_by_dcmtk)
+        diffs = dataset_differences(sent, archived, through_dcmtk=through_dcmtk)
         assert diffs == [], f"{path.name}: {diffs}"
     report = audit(node.archive, db_url(node))
     assert report.problems() == []
@@ -224,7 +224,7 @@ def test_pydicom_test_files_round_trip(tmp_path: Path) -> None:
             if raw_round:
                 statuses = send_raw(node.port, raw_round)
                 assert statuses == [st.SUCCESS] * len(raw_round), list(zip(raw_round, statuses))
-            assert_archived_intact(node, dcmtk_round, sent_by_dcmtk=True)
+            assert_archived_intact(node, dcmtk_round, through_dcmtk=True)
             for path in raw_round:
                 _assert_bytes_identical(node, path)
             by_dcmtk += dcmtk_round

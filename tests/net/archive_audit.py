@@ -178,12 +178,13 @@ def audit(archive: Path, database_url: str) -> AuditReport:
     return report
 
 
-def dataset_differences(sent: Dataset, archived: Dataset, *, sent_by_dcmtk: bool = False) -> list[str]:
+def dataset_differences(sent: Dataset, archived: Dataset, *, through_dcmtk: bool = False) -> list[str]:
     """Top-level elements that differ between a sent data set and its archived copy.
 
-    With ``sent_by_dcmtk`` the normalisations DCMTK applies when it encodes a file for the wire
-    are allowed: group length elements (gggg,0000) and Data Set Trailing Padding (FFFC,FFFC) are
-    not sent, and encapsulated Pixel Data always goes out as OB (PS3.5 A.4) whatever the file said.
+    With ``through_dcmtk`` (storescu sent it, or storescp wrote it) the normalisations DCMTK
+    applies when it encodes a data set are allowed: group length elements (gggg,0000) and Data
+    Set Trailing Padding (FFFC,FFFC) are dropped, and encapsulated Pixel Data is always OB
+    (PS3.5 A.4) whatever the file said.
     """
     ts = UID(str(sent.file_meta.TransferSyntaxUID)) if "TransferSyntaxUID" in sent.file_meta else None
     encapsulated = ts is not None and ts.is_encapsulated
@@ -191,7 +192,7 @@ def dataset_differences(sent: Dataset, archived: Dataset, *, sent_by_dcmtk: bool
     def elements(ds: Dataset) -> dict[int, Any]:
         out = {}
         for elem in ds:
-            if sent_by_dcmtk and (elem.tag.element == 0 or elem.tag == 0xFFFCFFFC):
+            if through_dcmtk and (elem.tag.element == 0 or elem.tag == 0xFFFCFFFC):
                 continue
             out[int(elem.tag)] = elem
         return out
@@ -203,7 +204,7 @@ def dataset_differences(sent: Dataset, archived: Dataset, *, sent_by_dcmtk: bool
         if x is None or y is None:
             diffs.append(f"({tag >> 16:04X},{tag & 0xFFFF:04X}) only in {'archived' if x is None else 'sent'}")
             continue
-        if sent_by_dcmtk and encapsulated and tag == 0x7FE00010:
+        if through_dcmtk and encapsulated and tag == 0x7FE00010:
             same = x.value == y.value
         else:
             same = x == y
