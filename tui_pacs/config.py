@@ -23,6 +23,8 @@ ENV_CONFIG = "TUI_PACS_CONFIG"
 DEFAULT_AE_TITLE = "TUI_PACS"
 DEFAULT_PORT = 11112
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+#: Values of ``[node] unknown_callers``.
+UNKNOWN_CALLER_POLICIES = ("allow", "reject")
 
 
 def user_config_dir() -> Path:
@@ -74,6 +76,9 @@ class Config:
     max_pdu_size: int = 0
     #: Seconds an idle association may stay open.
     network_timeout: int = 60
+    #: What a calling AE title that is not in the node registry may do: "allow" (every service)
+    #: or "reject" (Refused: Not Authorized, 0x0124, to every DIMSE request).
+    unknown_callers: str = "allow"
     #: Folder holding the archived files (one per SOP instance).
     storage_path: Path = field(default_factory=lambda: user_data_dir() / "archive")
     #: Peewee database URL: sqlite:///PATH or postgresql://user:pass@host:port/db.
@@ -114,6 +119,7 @@ _SECTIONS: dict[str, dict[str, str]] = {
         "allowed_calling_ae_titles": "allowed_calling_ae_titles",
         "max_pdu_size": "max_pdu_size",
         "network_timeout": "network_timeout",
+        "unknown_callers": "unknown_callers",
     },
     "storage": {
         "path": "storage_path",
@@ -279,6 +285,11 @@ def _convert(attr: str, value: Any, where: str, path: Path | None) -> Any:
                 raise ConfigError(f"{where}: expected 0 (no limit) or a positive byte count")
             if 0 < value < 4096:
                 raise ConfigError(f"{where}: {value} is too small; use 0 or at least 4096")
+            return value
+        case "unknown_callers":
+            if value not in UNKNOWN_CALLER_POLICIES:
+                allowed = ", ".join(UNKNOWN_CALLER_POLICIES)
+                raise ConfigError(f"{where}: {value!r}; allowed: {allowed}")
             return value
         case "network_timeout":
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:

@@ -32,6 +32,15 @@ class DimseService(enum.StrEnum):
 ALL_SERVICES = frozenset(DimseService)
 
 
+class NodeSource(enum.StrEnum):
+    """Where a node of the registry is defined."""
+
+    CONFIG = "config"
+    """The config file's ``[[nodes]]``: read-only in the registry (edit the file)."""
+    DATABASE = "db"
+    """The ``remote_node`` table: ``tui-pacs nodes`` and the console add, edit and remove it."""
+
+
 @dataclass(frozen=True, slots=True)
 class RemoteNode:
     """A remote DICOM application entity the node talks to or accepts calls from."""
@@ -45,6 +54,10 @@ class RemoteNode:
     allowed_services: frozenset[DimseService] = ALL_SERVICES
     #: How we retrieve from this node: "move" (C-MOVE to our own AE) or "get" (C-GET).
     retrieve_method: str = "move"
+    #: Where the registry found it.
+    source: NodeSource = NodeSource.CONFIG
+    #: The last C-ECHO we sent it, as the registry recorded it (None: never echoed).
+    last_echo: EchoResult | None = None
 
 
 class StoreDisposition(enum.StrEnum):

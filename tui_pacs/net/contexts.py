@@ -14,8 +14,20 @@ STORAGE_SOP_CLASSES: list[str] = [str(cx.abstract_syntax) for cx in AllStoragePr
 
 
 def storage_scp_contexts() -> list[PresentationContext]:
-    """Contexts for a C-STORE SCP: all storage SOP classes x all transfer syntaxes."""
-    return [build_context(sop, ACCEPTED_TRANSFER_SYNTAXES) for sop in STORAGE_SOP_CLASSES]
+    """Contexts for a C-STORE SCP: all storage SOP classes x all transfer syntaxes.
+
+    They also accept SCP/SCU Role Selection (PS3.7 D.3.3.4), which C-GET needs: a C-GET SCU
+    proposes the SCP role for the storage classes it wants to receive, and we act as their SCU
+    on its association (PS3.4 C.4.3.3). With both roles allowed on our side, pynetdicom keeps
+    the default roles when the requestor proposes no role item or only the SCU role (plain
+    C-STORE to us), inverts them when it proposes only the SCP role (C-GET), and allows both
+    when it proposes both.
+    """
+    contexts = [build_context(sop, ACCEPTED_TRANSFER_SYNTAXES) for sop in STORAGE_SOP_CLASSES]
+    for cx in contexts:
+        cx.scu_role = True
+        cx.scp_role = True
+    return contexts
 
 
 def verification_context() -> PresentationContext:

@@ -27,6 +27,7 @@ from tui_pacs.errors import (
     InvalidUIDError,
     StoreError,
 )
+from tui_pacs.model import DimseService
 from tui_pacs.net import status as st
 from tui_pacs.net.contexts import storage_scp_contexts, verification_context
 
@@ -47,6 +48,25 @@ class StoreRequest:
 
 
 StoreCallable = Callable[[StoreRequest], Any]
+#: ``authorize(calling_ae_title, service)``: may this AE use this service? (the node registry)
+AuthorizeCallable = Callable[[str, DimseService], bool]
+
+
+def allow_all(calling_ae_title: str, service: DimseService) -> bool:
+    """The permission check of a listener without a node registry: everyone may do everything."""
+    return True
+
+
+def refused(authorize: AuthorizeCallable, event: evt.Event, service: DimseService) -> bool:
+    """True (and logged) when the calling AE may not use ``service``: answer 0x0124."""
+    calling = event.assoc.requestor.ae_title
+    if authorize(calling, service):
+        return False
+    log.warning(
+        "refused %s from %s (%s): not allowed by the node registry",
+        service.value.upper(), calling, event.assoc.requestor.address,
+    )
+    return True
 
 
 class ListenerServer(ThreadedAssociationServer):
@@ -101,17 +121,26 @@ class InFlight:
             return self._cond.wait_for(lambda: self._count == 0, timeout)
 
 
-def handle_echo(event: evt.Event) -> int:
-    """C-ECHO: always success (PS3.4 A.4)."""
+def handle_echo(event: evt.Event, authorize: AuthorizeCallable = allow_all) -> int:
+    """C-ECHO: success (PS3.4 A.4), or 0x0124 when the calling AE may not echo."""
+    if refused(authorize, event, DimseService.ECHO):
+        return st.REFUSED_NOT_AUTHORIZED
     return st.SUCCESS
 
 
-def handle_store(event: evt.Event, store: StoreCallable, inflight: InFlight) -> int:
+def handle_store(
+    event: evt.Event,
+    store: StoreCallable,
+    inflight: InFlight,
+    authorize: AuthorizeCallable = allow_all,
+) -> int:
     """C-STORE: hand the raw data set to ``store`` and map what happens to a status (PS3.4 B.2.3)."""
     request = event.request
     assoc = event.assoc
     calling = assoc.requestor.ae_title
     peer = f"{assoc.requestor.address}:{assoc.requestor.port}"
+    if refused(authorize, event, DimseService.STORE):
+        return st.REFUSED_NOT_AUTHORIZED
     if inflight.draining:
         log.warning("refusing C-STORE from %s during shutdown", calling)
         return st.REFUSED_OUT_OF_RESOURCES
@@ -193,6 +222,8 @@ class Listener:
         extra_handlers: More ``(event, handler[, args])`` bindings (C-FIND, C-MOVE, C-GET ...),
             built by their own modules and composed by the services layer.
         extra_contexts: Presentation contexts those handlers need.
+        authorize: The per-node permission check of C-ECHO and C-STORE (the extra handlers
+            are given it by the services layer too); everyone may do everything by default.
     """
 
     def __init__(
@@ -201,6 +232,7 @@ class Listener:
         store: StoreCallable,
         extra_handlers: list[tuple] | None = None,
         extra_contexts: list | None = None,
+        authorize: AuthorizeCallable = allow_all,
     ) -> None:
         self.options = options
         self.inflight = InFlight()
@@ -216,8 +248,8 @@ class Listener:
         contexts = [verification_context(), *storage_scp_contexts(), *(extra_contexts or [])]
         self.ae = ae
         handlers = [
-            (evt.EVT_C_ECHO, handle_echo),
-            (evt.EVT_C_STORE, handle_store, [store, self.inflight]),
+            (evt.EVT_C_ECHO, handle_echo, [authorize]),
+            (evt.EVT_C_STORE, handle_store, [store, self.inflight, authorize]),
             (evt.EVT_ACCEPTED, _log_assoc, ["accepted"]),
             (evt.EVT_RELEASED, _log_assoc, ["released"]),
             (evt.EVT_ABORTED, _log_assoc, ["aborted"]),

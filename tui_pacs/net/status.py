@@ -21,6 +21,18 @@ PENDING_WARNING = 0xFF01
 CANCEL = 0xFE00
 #: PS3.4 C.4.2.1.5 / C.4.3.1.4: Warning: sub-operations complete, one or more failures or warnings.
 SUB_OPERATIONS_COMPLETE_WITH_FAILURES = 0xB000
+#: PS3.7 Annex C (general status): Refused: Not Authorized (the calling AE may not use the service).
+REFUSED_NOT_AUTHORIZED = 0x0124
+#: PS3.4 C.4.2.1.5 / C.4.3.1.4: Refused: Out of Resources – Unable to calculate number of matches.
+OUT_OF_RESOURCES_UNABLE_TO_CALCULATE_MATCHES = 0xA701
+#: PS3.4 C.4.2.1.5 / C.4.3.1.4: Refused: Out of Resources – Unable to perform sub-operations
+#: (also the final status of a C-MOVE or C-GET whose sub-operations all failed).
+OUT_OF_RESOURCES_UNABLE_TO_PERFORM_SUB_OPERATIONS = 0xA702
+#: PS3.4 C.4.2.1.5: Refused: Move Destination unknown.
+MOVE_DESTINATION_UNKNOWN = 0xA801
+#: PS3.4 C.4.2.1.5 / C.4.3.1.4: Error: Identifier does not match SOP Class (same code as B.2.3's
+#: data set mismatch, named for what it means in a C-MOVE or C-GET response).
+IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS = 0xA900
 
 _NAMES = {
     SUCCESS: "Success",
@@ -33,6 +45,14 @@ _NAMES = {
     PENDING_WARNING: "Pending (optional keys not supported)",
     CANCEL: "Cancel",
     SUB_OPERATIONS_COMPLETE_WITH_FAILURES: "Warning: sub-operations complete with failures",
+    REFUSED_NOT_AUTHORIZED: "Refused: Not Authorized",
+    OUT_OF_RESOURCES_UNABLE_TO_CALCULATE_MATCHES: (
+        "Refused: Out of Resources - Unable to calculate number of matches"
+    ),
+    OUT_OF_RESOURCES_UNABLE_TO_PERFORM_SUB_OPERATIONS: (
+        "Refused: Out of Resources - Unable to perform sub-operations"
+    ),
+    MOVE_DESTINATION_UNKNOWN: "Refused: Move Destination unknown",
 }
 
 

@@ -9,12 +9,17 @@ import threading
 from collections.abc import Callable, Collection
 from logging.handlers import RotatingFileHandler
 
+from pydicom.dataset import Dataset
+
 from tui_pacs.config import Config
+from tui_pacs.net.retrieve_scp import retrieve_contexts, retrieve_handlers
 from tui_pacs.net.scp import Listener, ListenerOptions
 from tui_pacs.services.heartbeat import Heartbeat, NodeActivity
 from tui_pacs.services.ingest import Ingestor
 from tui_pacs.services.jobs import JobRunner, new_node_id
+from tui_pacs.services.nodes import NodeRegistry
 from tui_pacs.store.db import use_database
+from tui_pacs.store.retrieve import ArchivedInstance, InformationModel, retrieve_instances
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +67,22 @@ class Node:
             max_pdu_size=config.max_pdu_size,
             network_timeout=config.network_timeout,
         )
+        self.registry = NodeRegistry(config, self.ingestor.db)
+        db, storage = self.ingestor.db, config.storage_path
+
+        def locate(identifier: Dataset, model: InformationModel) -> list[ArchivedInstance]:
+            return retrieve_instances(identifier, model, storage, db)
+
         try:
-            self.listener = Listener(options, self.ingestor.store_request)
+            self.listener = Listener(
+                options,
+                self.ingestor.store_request,
+                extra_handlers=[
+                    *retrieve_handlers(locate, self.registry.destination, self.registry.authorize),
+                ],
+                extra_contexts=[*retrieve_contexts()],
+                authorize=self.registry.authorize,
+            )
         except OSError:
             self.ingestor.close()
             raise

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import peewee as pw
@@ -74,6 +76,24 @@ def use_database(url: str) -> pw.Database:
     if db is not None and _bound_url == url:
         return db
     return open_database(url)
+
+
+@contextmanager
+def thread_connection(db: pw.Database) -> Iterator[pw.Database]:
+    """Use this thread's connection, opening (and afterwards closing) one only if it had none.
+
+    Peewee connections are per thread. Code called from threads it does not own (pynetdicom's
+    association threads) must not leave a connection behind each, nor close one its caller is
+    using, which ``connection_context()`` would.
+    """
+    opened = db.is_closed()
+    if opened:
+        db.connect()
+    try:
+        yield db
+    finally:
+        if opened:
+            db.close()
 
 
 def create_schema(db: pw.Database) -> None:

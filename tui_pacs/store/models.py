@@ -131,15 +131,25 @@ class RemoteNodeRow(BaseModel):
     allowed_services = pw.CharField(max_length=64, default="echo,find,get,move,store")
     #: "move" or "get".
     retrieve_method = pw.CharField(max_length=8, default="move")
-    last_echo_at = pw.DateTimeField(null=True)
-    last_echo_ok = pw.BooleanField(null=True)
-    last_echo_latency_ms = pw.FloatField(null=True)
-    last_echo_message = pw.CharField(max_length=255, default="")
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
 
     class Meta:
         table_name = "remote_node"
+
+
+class NodeEchoRow(BaseModel):
+    """The last C-ECHO sent to a registry node, by node name (config and database nodes alike)."""
+
+    node_name = pw.CharField(max_length=64, unique=True)
+    at = pw.DateTimeField(default=utcnow)
+    ok = pw.BooleanField()
+    latency_ms = pw.FloatField(null=True)
+    status = pw.IntegerField(null=True)
+    message = pw.CharField(max_length=255, default="")
+
+    class Meta:
+        table_name = "node_echo"
 
 
 class Job(BaseModel):
@@ -198,6 +208,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     Instance,
     Change,
     RemoteNodeRow,
+    NodeEchoRow,
     Job,
     NodeHeartbeat,
     SchemaVersion,
