@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -10,6 +11,9 @@ from tui_pacs.config import Config, validate_ae_title
 from tui_pacs.errors import ConfigError, UnknownNodeError
 from tui_pacs.model import EchoResult, RemoteNode, SendProgress
 from tui_pacs.net import scu
+from tui_pacs.services.nodes import NodeRegistry
+
+log = logging.getLogger(__name__)
 
 _ADDRESS = re.compile(r"^(?P<ae>[^@]{1,16})@(?P<host>[^:]+):(?P<port>\d{1,5})$")
 
@@ -33,18 +37,42 @@ def resolve_node(config: Config, spec: str) -> RemoteNode:
         except ConfigError as exc:
             raise UnknownNodeError(str(exc)) from exc
         return RemoteNode(name=spec, ae_title=title, host=match["host"], port=port)
-    known = ", ".join(n.name for n in config.nodes) or "none configured"
+    registry = _registry(config)
+    node = registry.lookup(spec)
+    if node is not None:
+        return node
+    known = ", ".join(n.name for n in registry.nodes(with_echo=False)) or "none registered"
     raise UnknownNodeError(f"{spec!r} is not a known node ({known}); or give AE@HOST:PORT")
 
 
+def _registry(config: Config) -> NodeRegistry:
+    return NodeRegistry(config)
+
+
+def _record(config: Config, results: list[EchoResult]) -> None:
+    """Keep echo results of registry nodes for the console (best effort: echo still answers)."""
+    try:
+        registry = _registry(config)
+        names = {n.name for n in registry.nodes(with_echo=False)}
+        for result in results:
+            if result.node in names:
+                registry.record_echo(result)
+    except Exception as exc:
+        log.warning("cannot record echo results in the node registry: %s", exc)
+
+
 def echo(config: Config, node: RemoteNode) -> EchoResult:
-    """C-ECHO one node."""
-    return scu.echo(config.ae_title, node)
+    """C-ECHO one node (the result of a registry node is kept as its last echo)."""
+    result = scu.echo(config.ae_title, node)
+    _record(config, [result])
+    return result
 
 
 def echo_all(config: Config) -> list[EchoResult]:
-    """C-ECHO every configured node."""
-    return [scu.echo(config.ae_title, node) for node in config.nodes]
+    """C-ECHO every node of the registry (config file and database)."""
+    results = [scu.echo(config.ae_title, node) for node in _registry(config).nodes()]
+    _record(config, results)
+    return results
 
 
 def collect_files(paths: Iterable[str | Path]) -> list[Path]:
