@@ -23,6 +23,8 @@ ENV_CONFIG = "TUI_PACS_CONFIG"
 DEFAULT_AE_TITLE = "TUI_PACS"
 DEFAULT_PORT = 11112
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+#: Values of ``[query] combined_datetime``.
+COMBINED_DATETIME_POLICIES = ("negotiated", "always", "never")
 #: Values of ``[node] unknown_callers``.
 UNKNOWN_CALLER_POLICIES = ("allow", "reject")
 
@@ -88,6 +90,19 @@ class Config:
     #: Log file of the node (also mirrored to stderr by ``serve``).
     log_file: Path = field(default_factory=lambda: user_data_dir() / "tui-pacs.log")
     log_level: str = "INFO"
+    #: C-FIND SCP: most matches returned for one request (0 = no limit); past it the SCP stops
+    #: with status Cancel (0xFE00) and logs a warning, as Orthanc does.
+    query_max_results: int = 0
+    #: C-FIND SCP: match person names case-sensitively (default: without regard to case).
+    query_case_sensitive_names: bool = False
+    #: C-FIND SCP: combined date-time range matching (PS3.4 C.2.2.2.5.1) of a date range with its
+    #: time range: "negotiated" (when the SCU asks for it), "always" or "never".
+    query_combined_datetime: str = "negotiated"
+    #: C-FIND SCP: accept relational queries when the SCU negotiates them (PS3.4 C.4.1.2.2.1).
+    query_relational: bool = True
+    #: C-FIND SCP: refuse (0xA900) an identifier with keys below its Query/Retrieve Level; when
+    #: false such keys are ignored, returned empty, and matches carry status 0xFF01.
+    query_strict_hierarchy: bool = True
     #: Remote nodes from the config file (the database may hold more).
     nodes: tuple[RemoteNode, ...] = ()
     #: The file these settings came from, or None for the built-in defaults.
@@ -127,6 +142,13 @@ _SECTIONS: dict[str, dict[str, str]] = {
         "duplicate_policy": "duplicate_policy",
     },
     "logging": {"file": "log_file", "level": "log_level"},
+    "query": {
+        "max_results": "query_max_results",
+        "case_sensitive_names": "query_case_sensitive_names",
+        "combined_datetime": "query_combined_datetime",
+        "relational": "query_relational",
+        "strict_hierarchy": "query_strict_hierarchy",
+    },
 }
 _NODE_KEYS = (
     "name",
@@ -318,6 +340,19 @@ def _convert(attr: str, value: Any, where: str, path: Path | None) -> Any:
             except ValueError:
                 allowed = ", ".join(p.value for p in DuplicatePolicy)
                 raise ConfigError(f"{where}: {value!r}; allowed: {allowed}") from None
+        case "query_max_results":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"{where}: expected 0 (no limit) or a positive number of matches")
+            return value
+        case "query_case_sensitive_names" | "query_relational" | "query_strict_hierarchy":
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where}: expected true or false, got {value!r}")
+            return value
+        case "query_combined_datetime":
+            if value not in COMBINED_DATETIME_POLICIES:
+                allowed = ", ".join(COMBINED_DATETIME_POLICIES)
+                raise ConfigError(f"{where}: {value!r}; allowed: {allowed}")
+            return value
         case "log_level":
             if not isinstance(value, str) or value.upper() not in LOG_LEVELS:
                 raise ConfigError(f"{where}: {value!r}; allowed: {', '.join(LOG_LEVELS)}")

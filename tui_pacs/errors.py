@@ -73,3 +73,25 @@ class UnknownNodeError(PacsError):
     """A remote node name is not in the registry."""
 
     title = "Unknown node"
+
+
+class QueryError(PacsError):
+    """A query identifier cannot be processed (C-FIND: Unable to process, 0xC000).
+
+    Args:
+        message: What is wrong with the identifier.
+        offending_tags: Tags of the attributes at fault (C-FIND Offending Element).
+    """
+
+    title = "Invalid query"
+
+    def __init__(self, message: str, offending_tags: tuple[int, ...] = ()) -> None:
+        super().__init__(message)
+        self.offending_tags = offending_tags
+
+
+class IdentifierMismatchError(QueryError):
+    """A query identifier breaks the information model (C-FIND 0xA900): a missing or invalid
+    Query/Retrieve Level, keys below that level, or missing unique keys of the levels above."""
+
+    title = "Identifier does not match SOP class"

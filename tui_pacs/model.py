@@ -264,3 +264,23 @@ class NodeStatus:
     associations: int
     last_instance_at: datetime | None
     jobs_running: int
+
+
+@dataclass(frozen=True, slots=True)
+class StudySummary:
+    """One archived study as a local search lists it (the console's study table)."""
+
+    study_instance_uid: str
+    patient_id: str
+    patient_name: str
+    patient_birth_date: str
+    patient_sex: str
+    study_date: str
+    study_time: str
+    accession_number: str
+    study_description: str
+    referring_physician_name: str
+    #: ModalitiesInStudy, e.g. ("CT", "SR").
+    modalities_in_study: tuple[str, ...]
+    number_of_study_related_series: int
+    number_of_study_related_instances: int

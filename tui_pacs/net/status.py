@@ -13,6 +13,9 @@ REFUSED_OUT_OF_RESOURCES = 0xA700
 ERROR_DATA_SET_DOES_NOT_MATCH_SOP_CLASS = 0xA900
 #: PS3.4 B.2.3: Error: Cannot understand.
 ERROR_CANNOT_UNDERSTAND = 0xC000
+#: PS3.4 C.4.1.1.4: Failure: Unable to process (first code of the 0xC000-0xCFFF range; same
+#: code as B.2.3's Cannot understand, named for what it means in a C-FIND response).
+UNABLE_TO_PROCESS = 0xC000
 #: PS3.4 C.4.1.1.4 / C.4.2.1.5 / C.4.3.1.4: Pending (matches or sub-operations continuing).
 PENDING = 0xFF00
 #: PS3.4 C.4.1.1.4: Pending, but one or more Optional Keys were not supported.

@@ -18,6 +18,7 @@ from tui_pacs.services.heartbeat import Heartbeat, NodeActivity
 from tui_pacs.services.ingest import Ingestor
 from tui_pacs.services.jobs import JobRunner, new_node_id
 from tui_pacs.services.nodes import NodeRegistry
+from tui_pacs.services.query import QueryService
 from tui_pacs.store.db import use_database
 from tui_pacs.store.retrieve import ArchivedInstance, InformationModel, retrieve_instances
 
@@ -68,6 +69,7 @@ class Node:
             network_timeout=config.network_timeout,
         )
         self.registry = NodeRegistry(config, self.ingestor.db)
+        self.query = QueryService(config, self.ingestor.db)
         db, storage = self.ingestor.db, config.storage_path
 
         def locate(identifier: Dataset, model: InformationModel) -> list[ArchivedInstance]:
@@ -79,8 +81,9 @@ class Node:
                 self.ingestor.store_request,
                 extra_handlers=[
                     *retrieve_handlers(locate, self.registry.destination, self.registry.authorize),
+                    *self.query.handlers(self.registry.authorize),
                 ],
-                extra_contexts=[*retrieve_contexts()],
+                extra_contexts=[*retrieve_contexts(), *self.query.contexts()],
                 authorize=self.registry.authorize,
             )
         except OSError:
