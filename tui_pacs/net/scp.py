@@ -299,7 +299,10 @@ class Listener:
             else:
                 # A connection that never sent an A-ASSOCIATE-RQ (a port probe, a scanner) keeps
                 # its thread waiting for the ACSE timeout, and its DUL thread (not a daemon)
-                # would hold the process that long; nothing is in flight on it, so end it now.
+                # would hold the process that long; nothing is in flight on it, so close its
+                # transport (the DUL goes back to idle) and stop it now.
+                if assoc.dul.socket is not None:
+                    assoc.dul.socket.close()
                 assoc.kill()
         for assoc in self.server.active_associations:
             if assoc.is_established:
