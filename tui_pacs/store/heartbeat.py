@@ -11,6 +11,7 @@ import socket
 from datetime import datetime, timedelta
 
 from tui_pacs.model import NodeStatus
+from tui_pacs.store.jobs import write_transaction
 from tui_pacs.store.models import NodeHeartbeat, utcnow
 
 #: Seconds since its last heartbeat after which a node counts as dead.
@@ -63,7 +64,7 @@ def beat(
         NodeHeartbeat.jobs_running: jobs_running,
         NodeHeartbeat.port: port,
     }
-    with NodeHeartbeat._meta.database.atomic():
+    with write_transaction():
         updated = NodeHeartbeat.update(values).where(NodeHeartbeat.node_id == node_id).execute()
         if not updated:
             NodeHeartbeat.create(

@@ -14,6 +14,7 @@ from typing import Any
 
 from tui_pacs.errors import PacsError
 from tui_pacs.model import JobInfo, JobState
+from tui_pacs.store.db import is_sqlite
 from tui_pacs.store.models import Change, Instance, Job, Series, Study, utcnow
 
 #: Change feed kind for job rows.
@@ -29,6 +30,15 @@ class JobError(PacsError):
     """A job cannot be found or cannot make the requested transition."""
 
     title = "Job"
+
+
+def write_transaction() -> Any:
+    """A write transaction; on SQLite it takes the write lock at BEGIN (IMMEDIATE), so it waits
+    for other writers under the busy timeout instead of failing to upgrade a read lock."""
+    db = Job._meta.database
+    if is_sqlite(db.obj if hasattr(db, "obj") else db):
+        return db.atomic("IMMEDIATE")
+    return db.atomic()
 
 
 def _touch(job_id: int) -> None:
@@ -70,7 +80,7 @@ def enqueue(
     kind: str, params: dict[str, Any], node_name: str = "", description: str = ""
 ) -> JobInfo:
     """Queue a job for the node's runner and return it."""
-    with Job._meta.database.atomic():
+    with write_transaction():
         row = Job.create(
             kind=kind,
             state=JobState.QUEUED.value,
@@ -109,7 +119,7 @@ def list_jobs(
 def claim(job_id: int, owner: str) -> bool:
     """Take a queued job for ``owner``; False when another process took (or cancelled) it first."""
     now = utcnow()
-    with Job._meta.database.atomic():
+    with write_transaction():
         won = (
             Job.update(
                 state=JobState.RUNNING.value,
@@ -137,8 +147,10 @@ def claim_next(
         if not only_ids:
             return None
         query = query.where(Job.id.in_(list(only_ids)))
-    # A few candidates, in case other nodes win the first ones.
-    for (job_id,) in query.order_by(Job.id).limit(8).tuples():
+    # A few candidates, in case other nodes win the first ones. The list is read to the end
+    # first: on SQLite an open read cursor would pin a snapshot that the claim cannot upgrade.
+    candidates = [job_id for (job_id,) in query.order_by(Job.id).limit(8).tuples()]
+    for job_id in candidates:
         if claim(job_id, owner):
             return get(job_id)
     return None
@@ -170,7 +182,7 @@ def record_progress(
     }
     if error is not None:
         values[Job.error] = error[:MAX_ERROR]
-    with Job._meta.database.atomic():
+    with write_transaction():
         mine = (
             Job.update(values)
             .where(
@@ -212,7 +224,7 @@ def finish(
         if key == "failed_uids":
             value = "\\".join(value)
         values[getattr(Job, key)] = value
-    with Job._meta.database.atomic():
+    with write_transaction():
         mine = (
             Job.update(values)
             .where(
@@ -227,7 +239,7 @@ def finish(
 
 def requeue(job_id: int, owner: str, note: str = "") -> bool:
     """Put a job this owner is running back in the queue (the node is stopping cleanly)."""
-    with Job._meta.database.atomic():
+    with write_transaction():
         mine = (
             Job.update(state=JobState.QUEUED.value, owner="", error=note, updated_at=utcnow())
             .where(
@@ -250,8 +262,7 @@ def request_cancel(job_id: int) -> JobState:
         JobError: No such job, or it has already ended.
     """
     now = utcnow()
-    db = Job._meta.database
-    with db.atomic():
+    with write_transaction():
         n = (
             Job.update(
                 state=JobState.CANCELLED.value,
@@ -293,7 +304,7 @@ def retry(job_id: int) -> JobInfo:
         JobError: No such job, or it is queued, running or completed.
     """
     now = utcnow()
-    with Job._meta.database.atomic():
+    with write_transaction():
         n = (
             Job.update(
                 state=JobState.QUEUED.value,
@@ -378,7 +389,7 @@ def recover(
                 state=JobState.FAILED.value, error=reason, finished_at=now, updated_at=now
             )
             new_state = JobState.FAILED
-        with Job._meta.database.atomic():
+        with write_transaction():
             if update.where(where).execute():
                 _touch(row.id)
                 settled.append((row.id, new_state))
