@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 from pydicom.dataset import Dataset
@@ -157,6 +158,7 @@ def parse_dataset(blob: bytes | memoryview, *, force: bool = False) -> Dataset:
                         f"element {elem.tag} is truncated: {len(elem.value)} of "
                         f"{elem.length} bytes present"
                     )
+            _check_complete(ds, blob)
     except DatasetError:
         raise
     except Exception as exc:
@@ -168,6 +170,60 @@ def parse_dataset(blob: bytes | memoryview, *, force: bool = False) -> Dataset:
     if len(ds) == 0:
         raise DatasetError("no DICOM elements found")
     return ds
+
+
+def _check_complete(ds: Dataset, blob: bytes | memoryview) -> None:
+    """The last element of the data set must end exactly where the bytes end.
+
+    pydicom stops without a word when the file ends inside an element header, which would
+    archive a cut-off copy (often without its pixel data) as if it were whole.
+    """
+    from pydicom.dataelem import RawDataElement
+
+    last_start = -1
+    last_tag = None
+    last_end: int | None = None  # None: the end of the last element is not known
+    last_is_open_sequence = False
+    for elem in ds.elements():
+        if isinstance(elem, RawDataElement):
+            start = elem.value_tell
+            if elem.length == 0xFFFFFFFF:  # value read up to its 8-byte delimitation item
+                end: int | None = start + len(elem.value or b"") + 8
+            else:
+                end = start + elem.length
+        else:  # converted by pydicom while reading: only the value's position is kept
+            start = getattr(elem, "file_tell", None) or 0
+            end = start if elem.is_empty and not elem.is_undefined_length else None
+        if start > last_start:
+            last_start, last_end, last_tag = start, end, elem.tag
+            last_is_open_sequence = not isinstance(elem, RawDataElement) and bool(
+                elem.is_undefined_length
+            )
+    if last_start < 0 or (last_end is None and not last_is_open_sequence):
+        return
+    stream: bytes | memoryview = blob
+    if ds.file_meta.get("TransferSyntaxUID") == "1.2.840.10008.1.2.1.99":
+        # Deflated: element offsets count bytes of the inflated stream.
+        offset, _ = dataset_offset(blob)
+        stream = zlib.decompress(bytes(blob[offset:]), -zlib.MAX_WBITS)
+    total = len(stream)
+    if last_end is None:
+        # The data set ends with an undefined-length sequence: it must end with its
+        # Sequence Delimitation Item (FFFE,E0DD), length 0, in either byte order.
+        if bytes(stream[-8:]) not in (b"\xfe\xff\xdd\xe0\0\0\0\0", b"\xff\xfe\xe0\xdd\0\0\0\0"):
+            raise DatasetError(
+                f"data set is truncated: sequence {last_tag} has no closing delimiter"
+            )
+        return
+    if last_end > total:
+        raise DatasetError(
+            f"data set is truncated: element {last_tag} needs {last_end - total} more byte(s)"
+        )
+    if last_end < total:
+        raise DatasetError(
+            f"data set is truncated: {total - last_end} byte(s) after element {last_tag} "
+            "are not a whole element"
+        )
 
 
 def _check_fragments(value: bytes) -> None:
