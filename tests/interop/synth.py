@@ -6,7 +6,12 @@ from pathlib import Path
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID, generate_uid
+from pydicom.uid import (
+    PYDICOM_IMPLEMENTATION_UID,
+    CTImageStorage,
+    ExplicitVRLittleEndian,
+    generate_uid,
+)
 
 #: Prefix of every UID made here (a pydicom-style root; keeps test UIDs recognisable).
 UID_ROOT = "1.2.826.0.1.3680043.8.498."
@@ -30,7 +35,7 @@ def make_ct(
     series_number: int = 1,
     modality: str = "CT",
 ) -> Dataset:
-    """A complete, valid CT Image Storage data set with 16-bit pixel data, Explicit VR Little Endian.
+    """A complete, valid CT Image Storage data set: 16-bit pixels, Explicit VR Little Endian.
 
     Pixel values depend on ``instance_number``, so two instances never carry the same bytes.
     """

@@ -42,7 +42,10 @@ def our_config(tmp_path: Path) -> Path:
 
 
 def _dcmtk_reads(path: Path) -> bool:
-    return subprocess.run([str(DCMTK / "dcmdump"), "-q", str(path)], capture_output=True).returncode == 0
+    return (
+        subprocess.run([str(DCMTK / "dcmdump"), "-q", str(path)], capture_output=True).returncode
+        == 0
+    )
 
 
 def one_file_per_transfer_syntax() -> list[Path]:
@@ -72,7 +75,9 @@ def test_send_folder_to_storescp(tmp_path: Path, our_config: Path) -> None:
     for path in one_file_per_transfer_syntax():
         files.append(Path(shutil.copy(path, outgoing / path.name)))
     with StorescpProcess(tmp_path / "storescp") as scp:
-        r = cli(our_config, "send", str(outgoing), "--to", f"{scp.ae_title}@127.0.0.1:{scp.port}", "-q")
+        r = cli(
+            our_config, "send", str(outgoing), "--to", f"{scp.ae_title}@127.0.0.1:{scp.port}", "-q"
+        )
         received = {str(dcmread(p).SOPInstanceUID): p for p in scp.files()}
     assert r.returncode == 0, r.stdout + r.stderr
     assert len(received) == len(files)

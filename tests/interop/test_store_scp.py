@@ -1,11 +1,10 @@
-"""The node as a Storage SCP against real DCMTK echoscu/storescu: what arrives is archived intact."""
+"""The node as a Storage SCP against DCMTK echoscu/storescu: what arrives is archived intact."""
 
 from __future__ import annotations
 
 import re
 import signal
 import time
-import warnings
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,11 +12,11 @@ from pathlib import Path
 import pytest
 from pydicom import dcmread
 from pydicom.uid import (
+    JPEG2000,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
-    JPEG2000,
     JPEG2000Lossless,
     JPEGBaseline8Bit,
     JPEGExtended12Bit,
@@ -68,10 +67,14 @@ def db_url(node: NodeProcess) -> str:
 
 
 def uid_of(path: Path) -> str:
-    return str(dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID"]).SOPInstanceUID)
+    return str(
+        dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID"]).SOPInstanceUID
+    )
 
 
-def assert_archived_intact(node: NodeProcess, files: list[Path], through_dcmtk: bool = True) -> None:
+def assert_archived_intact(
+    node: NodeProcess, files: list[Path], through_dcmtk: bool = True
+) -> None:
     """Each file is indexed, its archived copy has the right checksum, the same transfer syntax
     and the same elements; the archive and index agree with each other."""
     rows = indexed_instances(db_url(node))
@@ -193,6 +196,7 @@ def _transfer_syntax(path: Path) -> str:
     return str(dcmread(path, stop_before_pixels=True).file_meta.TransferSyntaxUID)
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_pydicom_test_files_round_trip(tmp_path: Path) -> None:
     """Every complete pydicom test file sent over C-STORE comes back element for element, in its
@@ -223,7 +227,9 @@ def test_pydicom_test_files_round_trip(tmp_path: Path) -> None:
                 raw_round += [p for p in group if p not in run.responses]
             if raw_round:
                 statuses = send_raw(node.port, raw_round)
-                assert statuses == [st.SUCCESS] * len(raw_round), list(zip(raw_round, statuses))
+                assert statuses == [st.SUCCESS] * len(raw_round), list(
+                    zip(raw_round, statuses, strict=True)
+                )
             assert_archived_intact(node, dcmtk_round, through_dcmtk=True)
             for path in raw_round:
                 _assert_bytes_identical(node, path)
@@ -243,7 +249,9 @@ def _assert_bytes_identical(node: NodeProcess, path: Path) -> None:
     archived_path = node.archive / row.path
     archived_meta, archived_offset = split_dataset(archived_path)
     assert archived_meta.TransferSyntaxUID == sent_meta.TransferSyntaxUID == row.transfer_syntax_uid
-    assert archived_path.read_bytes()[archived_offset:] == path.read_bytes()[sent_offset:], path.name
+    assert archived_path.read_bytes()[archived_offset:] == path.read_bytes()[sent_offset:], (
+        path.name
+    )
     assert sha256_file(archived_path) == row.checksum
 
 
@@ -310,7 +318,9 @@ def test_sigterm_during_storescu_stops_cleanly(tmp_path: Path) -> None:
     """SIGTERM mid-transfer: exit 0 within seconds, every acknowledged instance indexed, logged."""
     files = write_series(tmp_path / "in", 200)
     node = NodeProcess(tmp_path / "node").start()
-    sender = BackgroundStorescu(node.port, [tmp_path / "in"], tmp_path / "storescu.log", flags=["+sd"])
+    sender = BackgroundStorescu(
+        node.port, [tmp_path / "in"], tmp_path / "storescu.log", flags=["+sd"]
+    )
     try:
         _wait_for_instances(node, 20)
         started = time.monotonic()
@@ -338,7 +348,9 @@ def test_log_goes_to_file_and_stderr(tmp_path: Path) -> None:
     """The node logs to the configured file and mirrors the same lines to stderr."""
     node = NodeProcess(tmp_path / "node").start()
     try:
-        r = run_dcmtk("echoscu", "-aet", "LOGCHECK", "-aec", node.ae_title, "127.0.0.1", str(node.port))
+        r = run_dcmtk(
+            "echoscu", "-aet", "LOGCHECK", "-aec", node.ae_title, "127.0.0.1", str(node.port)
+        )
         assert r.returncode == 0
     finally:
         assert node.stop() == 0

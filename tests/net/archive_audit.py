@@ -57,7 +57,11 @@ def count_instances(database_url: str) -> int:
     try:
         return int(_query(database_url, "SELECT COUNT(*) FROM instance")[0][0])
     except Exception as exc:  # no database file or no table yet
-        if "no such table" in str(exc) or "unable to open" in str(exc) or "does not exist" in str(exc):
+        if (
+            "no such table" in str(exc)
+            or "unable to open" in str(exc)
+            or "does not exist" in str(exc)
+        ):
             return 0
         raise
 
@@ -95,7 +99,9 @@ def temp_files(archive: Path) -> list[Path]:
 def archive_files(archive: Path) -> list[Path]:
     """Every file in the archive proper (the incoming folders excluded)."""
     return sorted(
-        p for p in archive.rglob("*") if p.is_file() and INCOMING not in p.relative_to(archive).parts
+        p
+        for p in archive.rglob("*")
+        if p.is_file() and INCOMING not in p.relative_to(archive).parts
     )
 
 
@@ -178,7 +184,9 @@ def audit(archive: Path, database_url: str) -> AuditReport:
     return report
 
 
-def dataset_differences(sent: Dataset, archived: Dataset, *, through_dcmtk: bool = False) -> list[str]:
+def dataset_differences(
+    sent: Dataset, archived: Dataset, *, through_dcmtk: bool = False
+) -> list[str]:
     """Top-level elements that differ between a sent data set and its archived copy.
 
     With ``through_dcmtk`` (storescu sent it, or storescp wrote it) the normalisations DCMTK
@@ -186,7 +194,11 @@ def dataset_differences(sent: Dataset, archived: Dataset, *, through_dcmtk: bool
     Set Trailing Padding (FFFC,FFFC) are dropped, and encapsulated Pixel Data is always OB
     (PS3.5 A.4) whatever the file said.
     """
-    ts = UID(str(sent.file_meta.TransferSyntaxUID)) if "TransferSyntaxUID" in sent.file_meta else None
+    ts = (
+        UID(str(sent.file_meta.TransferSyntaxUID))
+        if "TransferSyntaxUID" in sent.file_meta
+        else None
+    )
     encapsulated = ts is not None and ts.is_encapsulated
 
     def elements(ds: Dataset) -> dict[int, Any]:
@@ -202,12 +214,17 @@ def dataset_differences(sent: Dataset, archived: Dataset, *, through_dcmtk: bool
     for tag in sorted(set(a) | set(b)):
         x, y = a.get(tag), b.get(tag)
         if x is None or y is None:
-            diffs.append(f"({tag >> 16:04X},{tag & 0xFFFF:04X}) only in {'archived' if x is None else 'sent'}")
+            diffs.append(
+                f"({tag >> 16:04X},{tag & 0xFFFF:04X}) only in "
+                + ("archived" if x is None else "sent")
+            )
             continue
         if through_dcmtk and encapsulated and tag == 0x7FE00010:
             same = x.value == y.value
         else:
             same = x == y
         if not same:
-            diffs.append(f"{x.tag} {x.keyword}: sent {str(x.value)[:60]!r}, archived {str(y.value)[:60]!r}")
+            diffs.append(
+                f"{x.tag} {x.keyword}: sent {str(x.value)[:60]!r}, archived {str(y.value)[:60]!r}"
+            )
     return diffs

@@ -1,4 +1,4 @@
-"""Run DCMTK storescu against a node and read from its verbose output which files were acknowledged."""
+"""Run DCMTK storescu against a node; read from its verbose output which files were acknowledged."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ _RESPONSE = re.compile(r"^I: Received Store Response \((?P<status>.*)\)\s*$")
 
 
 def parse_responses(output: str) -> dict[Path, str]:
-    """Map each file storescu sent to the response it printed ("Success", "Unknown Status: 0x111" ...).
+    """Map each file storescu sent to the response it printed ("Success", "Unknown Status: 0x111").
 
     A file sent without a response (the association died) is absent.
     """
@@ -104,7 +104,7 @@ class BackgroundStorescu:
     def __init__(self, port: int, paths: Sequence[Path | str], log: Path, **kwargs: object) -> None:
         require_dcmtk()
         self.log = log
-        self._out = open(log, "wb")
+        self._out = open(log, "wb")  # noqa: SIM115 (closed by wait())
         self.proc = subprocess.Popen(
             storescu_command(port, paths, **kwargs),  # type: ignore[arg-type]
             stdout=self._out,

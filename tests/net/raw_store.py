@@ -92,9 +92,7 @@ def send_raw(
     metas = [read_file_meta_info(f) for f in files]
     ae = AE(ae_title=calling_ae)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = TIMEOUT
-    contexts = sorted(
-        {(str(m.MediaStorageSOPClassUID), str(m.TransferSyntaxUID)) for m in metas}
-    )
+    contexts = sorted({(str(m.MediaStorageSOPClassUID), str(m.TransferSyntaxUID)) for m in metas})
     with raw_sending(validate_uids):
         for sop_class, ts in contexts:
             ae.add_requested_context(sop_class, ts)

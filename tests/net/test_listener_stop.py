@@ -1,4 +1,4 @@
-"""The listener stops promptly, whatever connections are open, and finishes an association in use."""
+"""The listener stops promptly whatever connections are open, and lets an association finish."""
 
 from __future__ import annotations
 
