@@ -7,6 +7,7 @@ import logging
 import os
 import threading
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -77,17 +78,22 @@ def _size(path: Path) -> int:
 
 
 def _dicomdir_sources(path: Path, seen: set[Path], problems: list[ImportProblem]) -> Iterator[Source]:
+    # The directory records are read directly: pydicom's FileSet drops a record whose file is
+    # missing with only a warning, and the person importing a CD must hear about it.
     from pydicom import dcmread
-    from pydicom.fileset import FileSet
 
     try:
-        fileset = FileSet(dcmread(path))
+        records = dcmread(path).DirectoryRecordSequence
     except Exception as exc:
         problems.append(ImportProblem(str(path), f"unreadable DICOMDIR: {exc}"))
         return
-    for instance in fileset:
-        file_path = Path(instance.path)
-        if not file_path.exists():
+    for record in records:
+        file_id = record.get("ReferencedFileID")
+        if not file_id:
+            continue  # patient, study and series records reference no file
+        parts = [file_id] if isinstance(file_id, str) else [str(p) for p in file_id]
+        file_path = _media_path(path.parent, parts)
+        if not file_path.is_file():
             problems.append(ImportProblem(str(file_path), "referenced by the DICOMDIR but missing"))
             continue
         resolved = file_path.resolve()
@@ -95,6 +101,25 @@ def _dicomdir_sources(path: Path, seen: set[Path], problems: list[ImportProblem]
             continue
         seen.add(resolved)
         yield Source(str(file_path), file_path.read_bytes, _size(file_path))
+
+
+def _media_path(root: Path, parts: list[str]) -> Path:
+    """The file a Referenced File ID names, matching case as mounted media often change it."""
+    path = root.joinpath(*parts)
+    if path.exists():
+        return path
+    current = root
+    for part in parts:
+        exact = current / part
+        if exact.exists():
+            current = exact
+            continue
+        try:
+            match = next(c for c in current.iterdir() if c.name.upper() == part.upper())
+        except (OSError, StopIteration):
+            return path
+        current = match
+    return current
 
 
 def _zip_sources(path: Path, problems: list[ImportProblem]) -> Iterator[Source]:
@@ -159,6 +184,8 @@ def import_paths(
             reason = _reason(exc, source)
         except OSError as exc:
             reason = f"cannot read: {exc.strerror or exc}"
+        except (EOFError, zlib.error, zipfile.BadZipFile) as exc:  # cut or corrupt .gz/zip
+            reason = f"cannot read: {exc}"
         except Exception as exc:  # a bad file never stops the batch
             log.exception("import of %s failed", source.name)
             reason = f"unexpected error: {exc}"
