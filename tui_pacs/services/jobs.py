@@ -542,7 +542,7 @@ class JobRunner:
             return self._interrupted(run, counts)
         if final_failure is not None:
             return _Outcome(
-                JobState.FAILED, counts, _retrieve_failure(final_failure, node, own, method)
+                JobState.FAILED, counts, _retrieve_failure(final_failure, node, own, method, counts)
             )
         if counts.failed:
             return _Outcome(
@@ -624,8 +624,13 @@ def _sop_classes_in_study(
     return None
 
 
-def _retrieve_failure(status: int, node: RemoteNode, own: str, method: str) -> str:
+def _retrieve_failure(status: int, node: RemoteNode, own: str, method: str, counts: _Counts) -> str:
     text = f"{node.name} answered the C-{method.upper()} with {st.describe(status)}"
-    if method == "move" and 0xA800 <= status <= 0xA8FF:
-        text += f" (is {own} configured on {node.name} as a destination with our host and port?)"
+    nothing_moved = not (counts.completed or counts.failed or counts.warning)
+    # 0xA801 is Move Destination Unknown; some peers (Orthanc) answer 0xC000 for it instead.
+    if method == "move" and (0xA800 <= status <= 0xA8FF or nothing_moved):
+        text += (
+            f"; check that {node.name} knows {own} as a C-MOVE destination "
+            "with this node's host and port"
+        )
     return text
