@@ -284,3 +284,130 @@ class StudySummary:
     modalities_in_study: tuple[str, ...]
     number_of_study_related_series: int
     number_of_study_related_instances: int
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesSummary:
+    """One archived series of a study (the console's series table)."""
+
+    series_instance_uid: str
+    study_instance_uid: str
+    modality: str
+    series_number: int | None
+    series_description: str
+    body_part_examined: str
+    series_date: str
+    series_time: str
+    number_of_series_related_instances: int
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceSummary:
+    """One archived SOP instance of a series (the console's instance panel)."""
+
+    sop_instance_uid: str
+    series_instance_uid: str
+    sop_class_uid: str
+    instance_number: int | None
+    rows: int | None
+    columns: int | None
+    number_of_frames: int | None
+    transfer_syntax_uid: str
+    size: int
+    received_at: datetime
+
+
+class StudySort(enum.StrEnum):
+    """Columns the local study list can be sorted by."""
+
+    STUDY_DATE = "study_date"
+    PATIENT_NAME = "patient_name"
+    PATIENT_ID = "patient_id"
+    ACCESSION_NUMBER = "accession_number"
+    MODALITIES_IN_STUDY = "modalities_in_study"
+    STUDY_DESCRIPTION = "study_description"
+    NUMBER_OF_STUDY_RELATED_INSTANCES = "number_of_study_related_instances"
+
+
+@dataclass(frozen=True, slots=True)
+class StudyFilter:
+    """What the local study list is narrowed to; empty fields match everything.
+
+    Text fields match case-insensitively as a prefix of the value (of any component of a person
+    name), or as a pattern when they hold ``*`` or ``?`` wildcards. Dates are ``YYYYMMDD``;
+    either end of the range may be empty (open).
+    """
+
+    patient_name: str = ""
+    patient_id: str = ""
+    accession_number: str = ""
+    study_date_from: str = ""
+    study_date_to: str = ""
+    modality: str = ""
+
+    @property
+    def is_empty(self) -> bool:
+        """True when the filter matches every study."""
+        return not any(
+            (
+                self.patient_name,
+                self.patient_id,
+                self.accession_number,
+                self.study_date_from,
+                self.study_date_to,
+                self.modality,
+            )
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StudyPage:
+    """One page of the local study list, with opaque keys to fetch the neighbouring pages.
+
+    ``first_key`` / ``last_key`` are the sort keys of the first and last study on the page
+    (keyset paging): hand them back to ask for the page before or after.
+    """
+
+    studies: tuple[StudySummary, ...]
+    first_key: tuple[object, ...] | None
+    last_key: tuple[object, ...] | None
+    has_previous: bool
+    has_next: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeEvent:
+    """One row of the change feed (kind such as ``study.created``, ``instance.stored``, ``job``)."""
+
+    id: int
+    kind: str
+    uid: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TagNode:
+    """One element of a data set as the tag tree shows it; sequence items are its children.
+
+    Attributes:
+        tag: The element tag as an integer (0 for a sequence item).
+        keyword: The DICOM keyword ("" for private or unknown elements, "Item 3" for an item).
+        name: The dictionary name of the element.
+        vr: Its value representation.
+        value: The value as short, printable text.
+        children: Items of a sequence, or elements of an item.
+    """
+
+    tag: int
+    keyword: str
+    name: str
+    vr: str
+    value: str
+    children: tuple[TagNode, ...] = ()
+
+    @property
+    def tag_text(self) -> str:
+        """The tag as ``(gggg,eeee)``, empty for a sequence item."""
+        if not self.keyword.startswith("Item ") or self.tag:
+            return f"({self.tag >> 16:04X},{self.tag & 0xFFFF:04X})"
+        return ""

@@ -52,14 +52,30 @@ def _config(ctx: click.Context) -> Config:
     type=click.Path(dir_okay=False),
     help=f"Configuration file (default: ${ENV_CONFIG}, then the user config folder).",
 )
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Console: fill an empty archive with a small demo archive (made locally) at start.",
+)
 @click.version_option(__version__, prog_name="tui-pacs")
 @click.pass_context
-def main(ctx: click.Context, config_path: str | None) -> None:
-    """tui-pacs: a departmental PACS that lives in the terminal."""
+def main(ctx: click.Context, config_path: str | None, demo: bool) -> None:
+    """tui-pacs: a departmental PACS that lives in the terminal.
+
+    With no command, opens the console (it starts a node in-process when none is running).
+    """
     ctx.ensure_object(dict)
     ctx.obj["config_path"] = config_path
     if ctx.invoked_subcommand is None:
-        click.echo(ctx.get_help())
+        cfg = _config(ctx)
+        # Imported here so that serve, import and every other command never load Textual.
+        from tui_pacs.ui import run_console
+
+        try:
+            run_console(cfg, demo=demo)
+        except PacsError as exc:
+            click.echo(f"{exc.title}: {exc.message}", err=True)
+            sys.exit(1)
 
 
 

@@ -1,0 +1,55 @@
+"""Which node serves this archive: find a live one by its heartbeat, or start one in-process."""
+
+from __future__ import annotations
+
+import logging
+
+from tui_pacs.config import Config
+from tui_pacs.errors import NetworkError
+from tui_pacs.model import NodeStatus
+from tui_pacs.services.heartbeat import alive_nodes
+from tui_pacs.services.node import Node
+from tui_pacs.store.db import thread_connection, use_database
+
+log = logging.getLogger(__name__)
+
+
+def node_status(config: Config) -> NodeStatus | None:
+    """The newest live node sharing this configuration's database, or None."""
+    db = use_database(config.effective_database_url)
+    with thread_connection(db):
+        nodes = alive_nodes(config)
+    return nodes[0] if nodes else None
+
+
+def start_node(config: Config) -> Node:
+    """Start a node inside this process (the console's own, while no other node is alive).
+
+    Raises:
+        NetworkError: The listening port cannot be bound (another program uses it ...).
+    """
+    try:
+        node = Node(config)
+    except OSError as exc:
+        raise NetworkError(
+            f"cannot listen on {config.bind_address}:{config.port}: {exc.strerror or exc}. "
+            "Another program may use this port; set [node] port in the config file.",
+            "Node not started",
+        ) from exc
+    node.start()
+    log.info("started a node in the console: %s on port %d", config.ae_title, node.port)
+    return node
+
+
+def ensure_node(config: Config) -> tuple[NodeStatus | None, Node | None]:
+    """Find the live node, or start one in this process when none is alive.
+
+    Returns:
+        The live node's status, and the in-process node when this call started one.
+    """
+    status = node_status(config)
+    if status is not None:
+        log.info("node %s alive (pid %d, port %d)", status.ae_title, status.pid, status.port)
+        return status, None
+    node = start_node(config)
+    return node_status(config), node

@@ -1,0 +1,70 @@
+"""The console: a Textual app over the headless services (the CLI imports this lazily).
+
+:func:`create_app` builds the app for the CLI and for the tests alike; :func:`run_console` is
+what ``tui-pacs`` with no sub-command runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from tui_pacs.config import Config
+from tui_pacs.services.browse import Browser
+from tui_pacs.ui.app import PacsApp
+from tui_pacs.ui.context import ConsoleContext
+
+__all__ = ["PacsApp", "create_app", "run_console"]
+
+
+def create_app(
+    config: Config,
+    *,
+    demo: bool = False,
+    start_node: bool = True,
+    now: Callable[[], datetime] | None = None,
+    change_poll: float = 1.0,
+    status_poll: float = 2.0,
+    page_size: int = 100,
+    filter_delay: float = 0.15,
+) -> PacsApp:
+    """Build the console for ``config``.
+
+    Args:
+        config: The effective configuration (its database is opened here).
+        demo: Fill an empty archive with the demo studies once the console is up.
+        start_node: Find the live node, starting one in-process when none is alive.
+        now: The clock (tests freeze it).
+        change_poll: Seconds between change feed reads (0: only when asked).
+        status_poll: Seconds between heartbeat reads (0: only when asked).
+        page_size: Studies per page.
+        filter_delay: Typing pause before a text filter applies.
+    """
+    context = ConsoleContext(
+        config=config,
+        browser=Browser(config),
+        start_node=start_node,
+        demo=demo,
+        change_poll=change_poll,
+        status_poll=status_poll,
+        page_size=page_size,
+        filter_delay=filter_delay,
+    )
+    if now is not None:
+        context.now = now
+    return PacsApp(context)
+
+
+def run_console(config: Config, *, demo: bool = False) -> None:
+    """Run the console in this terminal until the person quits."""
+    from tui_pacs.services.node import setup_logging
+
+    setup_logging(config, to_stderr=False)
+    # Library warnings would otherwise be printed over the screen.
+    logging.captureWarnings(True)
+    app = create_app(config, demo=demo)
+    try:
+        app.run()
+    finally:
+        app.stop_node()

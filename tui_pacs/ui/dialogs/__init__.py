@@ -1,0 +1,1 @@
+"""Modal dialogs: the one error dialog and the confirmation of destructive actions."""

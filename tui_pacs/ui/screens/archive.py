@@ -1,0 +1,455 @@
+"""The archive screen: filter the local studies, page through them, open a series and its tags.
+
+Every database read runs in a thread worker of its own group; workers post a message with
+their result, and the handlers draw it. New arrivals come in through the change feed and reload
+the page in place (same filter, same page, cursor kept on the same study).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.events import Resize
+from textual.message import Message
+from textual.widgets import DataTable, Input, Label
+from textual.worker import get_current_worker
+
+from tui_pacs.model import (
+    InstanceSummary,
+    SeriesSummary,
+    StudyFilter,
+    StudyPage,
+    StudySort,
+    TagNode,
+)
+from tui_pacs.services.browse import STUDY_CHANGE_KINDS
+from tui_pacs.ui.messages import ChangesArrived
+from tui_pacs.ui.screens.base import ConsoleScreen
+from tui_pacs.ui.widgets.filter_bar import FilterBar
+from tui_pacs.ui.widgets.instance_panel import InstancePanel
+from tui_pacs.ui.widgets.series_table import SeriesTable
+from tui_pacs.ui.widgets.study_table import COLUMNS, StudyTable
+
+#: Below this width the instance panel takes the whole body when opened, instead of a column.
+NARROW = 120
+SORT_NAMES = {
+    StudySort.STUDY_DATE: "date",
+    StudySort.PATIENT_NAME: "name",
+    StudySort.PATIENT_ID: "patient ID",
+    StudySort.ACCESSION_NUMBER: "accession",
+    StudySort.MODALITIES_IN_STUDY: "modality",
+    StudySort.STUDY_DESCRIPTION: "description",
+    StudySort.NUMBER_OF_STUDY_RELATED_INSTANCES: "images",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    """Which page to fetch: after a key, before a key, the last, or (all empty) the first."""
+
+    after: tuple[object, ...] | None = None
+    before: tuple[object, ...] | None = None
+    last: bool = False
+
+
+class ArchiveScreen(ConsoleScreen):
+    """Local studies, their series and the tags of an instance."""
+
+    CSS_PATH = "archive.tcss"
+
+    BINDINGS = [
+        Binding("slash", "focus_filter", "Filter"),
+        Binding("x", "clear_filter", "Clear filter"),
+        Binding("s", "cycle_sort", "Sort"),
+        Binding("r", "reverse_sort", "Reverse"),
+        Binding("n", "next_page", "Next page"),
+        Binding("p", "previous_page", "Prev page"),
+        Binding("g", "first_page", "First page", show=False),
+        Binding("G", "last_page", "Last page", show=False),
+        Binding("t", "toggle_tags", "Tags"),
+        Binding("f", "find_tag", "Find tag"),
+        Binding("right_square_bracket", "step_instance(1)", "Next image", show=False),
+        Binding("left_square_bracket", "step_instance(-1)", "Prev image", show=False),
+        Binding("ctrl+r", "reload", "Reload", show=False),
+        Binding("escape", "back", "Back", show=False),
+    ]
+
+    class PageShown(Message):
+        """A page of studies is on screen (``offset``: rows before it; ``total`` if counted)."""
+
+        def __init__(self, page: StudyPage, offset: int, reason: str) -> None:
+            super().__init__()
+            self.page = page
+            self.row_offset = offset
+            self.reason = reason
+
+    class _PageLoaded(Message):
+        def __init__(
+            self, page: StudyPage, request: PageRequest, flt: StudyFilter, cursor: str, reason: str
+        ) -> None:
+            super().__init__()
+            self.page, self.request, self.flt = page, request, flt
+            self.cursor, self.reason = cursor, reason
+
+    class CountShown(Message):
+        """The number of studies matching ``study_filter`` is on screen."""
+
+        def __init__(self, study_filter: StudyFilter, total: int) -> None:
+            super().__init__()
+            self.study_filter = study_filter
+            self.total = total
+
+    class SeriesShown(Message):
+        """The series of ``study_instance_uid`` are on screen."""
+
+        def __init__(self, study_instance_uid: str, series: list[SeriesSummary]) -> None:
+            super().__init__()
+            self.study_instance_uid = study_instance_uid
+            self.series = series
+
+    class _InstancesLoaded(Message):
+        def __init__(self, series_instance_uid: str, instances: list[InstanceSummary]) -> None:
+            super().__init__()
+            self.series_instance_uid = series_instance_uid
+            self.instances = instances
+
+    class _TagsLoaded(Message):
+        def __init__(self, sop_instance_uid: str, nodes: list[TagNode]) -> None:
+            super().__init__()
+            self.sop_instance_uid = sop_instance_uid
+            self.nodes = nodes
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.study_filter = StudyFilter()
+        self.sort = StudySort.STUDY_DATE
+        self.descending = True
+        self.request = PageRequest()
+        self.page: StudyPage | None = None
+        self.row_offset = 0
+        self.total: int | None = None
+        self.study_uid: str | None = None
+        self.series_uid: str | None = None
+
+    # -- layout --------------------------------------------------------------------------------
+
+    def compose_body(self) -> ComposeResult:
+        yield FilterBar(self.context.today, self.context.filter_delay, id="filter-bar")
+        with Horizontal(id="browser"):
+            with Vertical(id="lists"):
+                yield Label("Studies", id="studies-title", classes="section-title")
+                yield StudyTable(id="studies")
+                yield Label("Series", id="series-title", classes="section-title")
+                yield SeriesTable(id="series")
+            yield InstancePanel(id="instance-panel")
+
+    def on_mount(self) -> None:
+        self.study_filter = self.query_one(FilterBar).current_filter() or StudyFilter()
+        self.query_one(StudyTable).focus()
+        self._narrow(self.app.size.width)
+        self.load_page(PageRequest(), cursor="top", reason="start")
+
+    def on_resize(self, event: Resize) -> None:
+        self._narrow(event.size.width)
+
+    def _narrow(self, width: int) -> None:
+        self.set_class(width < NARROW, "-narrow")
+
+    # -- workers -------------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="studies", exit_on_error=False)
+    def load_page(self, request: PageRequest, cursor: str = "keep", reason: str = "") -> None:
+        """Fetch a page of studies, then count the matches."""
+        worker = get_current_worker()
+        flt, browser = self.study_filter, self.context.browser
+        page = browser.study_page(
+            flt,
+            sort=self.sort,
+            descending=self.descending,
+            after=request.after,
+            before=request.before,
+            last=request.last,
+            limit=self.context.page_size,
+        )
+        if worker.is_cancelled:
+            return
+        self.post_message(self._PageLoaded(page, request, flt, cursor, reason))
+        total = browser.count_studies(flt)
+        if not worker.is_cancelled:
+            self.post_message(self.CountShown(flt, total))
+
+    @work(thread=True, exclusive=True, group="series", exit_on_error=False)
+    def load_series(self, study_instance_uid: str) -> None:
+        """Fetch the series of a study."""
+        series = self.context.browser.series(study_instance_uid)
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.SeriesShown(study_instance_uid, series))
+
+    @work(thread=True, exclusive=True, group="instances", exit_on_error=False)
+    def load_instances(self, series_instance_uid: str) -> None:
+        """Fetch the instances of a series."""
+        instances = self.context.browser.instances(series_instance_uid)
+        if not get_current_worker().is_cancelled:
+            self.post_message(self._InstancesLoaded(series_instance_uid, instances))
+
+    @work(thread=True, exclusive=True, group="tags", exit_on_error=False)
+    def load_tags(self, sop_instance_uid: str) -> None:
+        """Read an instance from the archive and build its tag tree."""
+        nodes = self.context.browser.tag_tree(sop_instance_uid)
+        if not get_current_worker().is_cancelled:
+            self.post_message(self._TagsLoaded(sop_instance_uid, nodes))
+
+    # -- results -------------------------------------------------------------------------------
+
+    @on(_PageLoaded)
+    def _page_loaded(self, message: _PageLoaded) -> None:
+        if message.flt != self.study_filter:
+            return  # a page of a filter that has been replaced since
+        page = message.page
+        table = self.query_one(StudyTable)
+        keep = self.study_uid if message.cursor == "keep" else None
+        if message.reason == "previous":
+            self.row_offset = max(0, self.row_offset - len(page.studies))
+        elif message.reason == "next" and self.page is not None:
+            self.row_offset += len(self.page.studies)
+        elif message.reason == "last" and self.total is not None:
+            self.row_offset = max(0, self.total - len(page.studies))
+        elif message.reason in ("first", "filter", "start", "sort"):
+            self.row_offset = 0
+        self.page, self.request = page, message.request
+        table.show_studies(
+            page.studies,
+            keep_uid=keep,
+            cursor=message.cursor,
+            has_previous=page.has_previous,
+            has_next=page.has_next,
+        )
+        self._studies_title()
+        if not page.studies:
+            self._select_study(None)
+        self.post_message(self.PageShown(page, self.row_offset, message.reason))
+
+    @on(CountShown)
+    def _count_shown(self, message: CountShown) -> None:
+        if message.study_filter == self.study_filter:
+            self.total = message.total
+            if self.request.last and self.page is not None:
+                self.row_offset = max(0, message.total - len(self.page.studies))
+            self._studies_title()
+
+    @on(SeriesShown)
+    def _series_shown(self, message: SeriesShown) -> None:
+        if message.study_instance_uid != self.study_uid:
+            return
+        table = self.query_one(SeriesTable)
+        table.show_series(message.series, keep_uid=self.series_uid)
+        self._series_title()
+        if not message.series:
+            self._select_series(None)
+
+    @on(_InstancesLoaded)
+    def _instances_loaded(self, message: _InstancesLoaded) -> None:
+        if message.series_instance_uid != self.series_uid:
+            return
+        panel = self.query_one(InstancePanel)
+        current = panel.current
+        keep = current.sop_instance_uid if current is not None else None
+        panel.show_instances(message.instances, keep_uid=keep)
+
+    @on(_TagsLoaded)
+    def _tags_loaded(self, message: _TagsLoaded) -> None:
+        panel = self.query_one(InstancePanel)
+        current = panel.current
+        if current is not None and current.sop_instance_uid == message.sop_instance_uid:
+            panel.show_tags(message.nodes)
+
+    @on(InstancePanel.InstanceChosen)
+    def _instance_chosen(self, message: InstancePanel.InstanceChosen) -> None:
+        self.load_tags(message.instance.sop_instance_uid)
+
+    def _studies_title(self) -> None:
+        page = self.page
+        count = len(page.studies) if page else 0
+        total = "…" if self.total is None else f"{self.total:,}"
+        span = f"{self.row_offset + 1:,}–{self.row_offset + count:,}" if count else "0"
+        arrow = "▼" if self.descending else "▲"
+        filtered = "" if self.study_filter.is_empty else " · filtered"
+        self.query_one("#studies-title", Label).update(
+            f"Studies {span} of {total} · by {SORT_NAMES[self.sort]} {arrow}{filtered}"
+        )
+
+    def _series_title(self) -> None:
+        title = "Series"
+        table = self.query_one(StudyTable)
+        if self.study_uid is not None and table.row_count:
+            row = table.get_row(self.study_uid)
+            title = f"Series of {row[0]} · {row[4]}"
+        self.query_one("#series-title", Label).update(title)
+
+    # -- selection -----------------------------------------------------------------------------
+
+    def _select_study(self, uid: str | None) -> None:
+        if uid == self.study_uid:
+            return
+        self.study_uid = uid
+        self.series_uid = None
+        if uid is None:
+            self.query_one(SeriesTable).clear()
+            self._series_title()
+            self._select_series(None)
+            return
+        self.load_series(uid)
+
+    def _select_series(self, uid: str | None) -> None:
+        if uid == self.series_uid:
+            return
+        self.series_uid = uid
+        panel = self.query_one(InstancePanel)
+        panel.instances = []
+        if uid is None:
+            panel.show_instances([])
+            return
+        self.load_instances(uid)
+
+    @on(DataTable.RowHighlighted, "#studies")
+    def _study_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._select_study(event.row_key.value)
+
+    @on(DataTable.RowHighlighted, "#series")
+    def _series_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._select_series(event.row_key.value)
+
+    @on(DataTable.RowSelected, "#studies")
+    def _study_selected(self, event: DataTable.RowSelected) -> None:
+        self.query_one(SeriesTable).focus()
+
+    @on(DataTable.RowSelected, "#series")
+    def _series_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_toggle_tags(show=True)
+
+    # -- filter, sort, paging ------------------------------------------------------------------
+
+    @on(FilterBar.Changed)
+    def _filter_changed(self, message: FilterBar.Changed) -> None:
+        self.study_filter = message.study_filter
+        self.total = None
+        self.load_page(PageRequest(), cursor="top", reason="filter")
+
+    @on(StudyTable.PageRequested)
+    def _page_requested(self, message: StudyTable.PageRequested) -> None:
+        if message.direction == "next":
+            self.action_next_page()
+        else:
+            self.action_previous_page(cursor="bottom")
+
+    @on(StudyTable.SortRequested)
+    def _sort_requested(self, message: StudyTable.SortRequested) -> None:
+        if message.sort == self.sort:
+            self.descending = not self.descending
+        else:
+            self.sort, self.descending = message.sort, message.sort == StudySort.STUDY_DATE
+        self._resort()
+
+    def _resort(self) -> None:
+        self.query_one(StudyTable).set_sort(self.sort, self.descending)
+        self.load_page(PageRequest(), cursor="top", reason="sort")
+
+    def action_focus_filter(self) -> None:
+        """Put the cursor in the patient name filter."""
+        if self.has_class("-show-instance"):
+            self.action_toggle_tags(show=False)
+        self.query_one("#filter-name").focus()
+
+    def action_clear_filter(self) -> None:
+        """Empty every filter field."""
+        self.query_one(FilterBar).clear()
+
+    def action_cycle_sort(self) -> None:
+        """Sort by the next column."""
+        sorts = [sort for _key, _header, sort, _width in COLUMNS if sort is not None]
+        self.sort = sorts[(sorts.index(self.sort) + 1) % len(sorts)]
+        self.descending = self.sort in (
+            StudySort.STUDY_DATE,
+            StudySort.NUMBER_OF_STUDY_RELATED_INSTANCES,
+        )
+        self._resort()
+
+    def action_reverse_sort(self) -> None:
+        """Reverse the sort order."""
+        self.descending = not self.descending
+        self._resort()
+
+    def action_next_page(self) -> None:
+        """Show the next page of studies."""
+        if self.page is not None and self.page.has_next:
+            self.load_page(PageRequest(after=self.page.last_key), cursor="top", reason="next")
+
+    def action_previous_page(self, cursor: str = "top") -> None:
+        """Show the previous page of studies."""
+        if self.page is not None and self.page.has_previous:
+            request = PageRequest(before=self.page.first_key)
+            self.load_page(request, cursor=cursor, reason="previous")
+
+    def action_first_page(self) -> None:
+        """Show the first page."""
+        self.load_page(PageRequest(), cursor="top", reason="first")
+
+    def action_last_page(self) -> None:
+        """Show the last page."""
+        self.load_page(PageRequest(last=True), cursor="bottom", reason="last")
+
+    def action_reload(self) -> None:
+        """Read the current page again."""
+        self.load_page(self.request, cursor="keep", reason="reload")
+        if self.study_uid is not None:
+            self.load_series(self.study_uid)
+
+    # -- instance panel ------------------------------------------------------------------------
+
+    def action_toggle_tags(self, show: bool | None = None) -> None:
+        """Open (or close) the instance panel with the tag tree."""
+        showing = self.has_class("-show-instance")
+        show = not showing if show is None else show
+        self.set_class(show, "-show-instance")
+        if show:
+            self.query_one("#tag-tree").focus()
+        else:
+            self.query_one(SeriesTable if self.series_uid else StudyTable).focus()
+
+    def action_find_tag(self) -> None:
+        """Search the tag tree by keyword, tag or value."""
+        self.action_toggle_tags(show=True)
+        self.query_one(InstancePanel).focus_search()
+
+    def action_step_instance(self, delta: int) -> None:
+        """Show the next or previous instance of the series."""
+        self.query_one(InstancePanel).step(delta)
+
+    def action_back(self) -> None:
+        """Leave the tag panel or the filter, back to the lists."""
+        if self.has_class("-show-instance"):
+            self.action_toggle_tags(show=False)
+        elif self.focused is not None and self.focused.id == "series":
+            self.query_one(StudyTable).focus()
+        else:
+            self.query_one(StudyTable).focus()
+
+    # -- live arrivals -------------------------------------------------------------------------
+
+    def on_changes_arrived(self, message: ChangesArrived) -> None:
+        if not message.kinds & STUDY_CHANGE_KINDS:
+            return
+        self.load_page(self.request, cursor="keep", reason="changes")
+        if self.study_uid is not None:
+            self.load_series(self.study_uid)
+        if self.series_uid is not None:
+            self.load_instances(self.series_uid)
+
+    @on(Input.Submitted, "#filter-bar Input")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        # Enter in a filter field: the list is where the person looks next.
+        self.query_one(StudyTable).focus()
