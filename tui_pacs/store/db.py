@@ -96,16 +96,25 @@ def thread_connection(db: pw.Database) -> Iterator[pw.Database]:
             db.close()
 
 
+#: PostgreSQL indexes for prefix wildcard matching: (name, table, column).
+_PATTERN_INDEXES = (
+    ("patient_name_norm_pattern", "patient", "patient_name_norm"),
+    ("patient_id_pattern", "patient", "patient_id"),
+    ("study_accession_number_pattern", "study", "accession_number"),
+)
+
+
 def create_schema(db: pw.Database) -> None:
     """Create tables and indexes that do not exist yet (idempotent, safe with several processes)."""
     with db.atomic():
         db.create_tables(ALL_MODELS, safe=True)
         if not is_sqlite(db):
-            # Prefix matching (LIKE 'abc%') on case-folded names uses these whatever the collation.
-            db.execute_sql(
-                "CREATE INDEX IF NOT EXISTS patient_name_norm_pattern "
-                "ON patient (patient_name_norm text_pattern_ops)"
-            )
+            # Prefix matching (LIKE 'abc%', the C-FIND wildcard DOE*) uses these whatever the
+            # collation; a plain b-tree serves LIKE only under the "C" collation.
+            for name, table, column in _PATTERN_INDEXES:
+                db.execute_sql(
+                    f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({column} text_pattern_ops)"
+                )
         if SchemaVersion.select().count() == 0:
             SchemaVersion.create(version=SCHEMA_VERSION)
 
