@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from pydicom.uid import AllTransferSyntaxes, UID
+from pydicom.uid import UID, AllTransferSyntaxes, ExplicitVRLittleEndian
 from pynetdicom import AllStoragePresentationContexts
 from pynetdicom.presentation import PresentationContext, build_context
 from pynetdicom.sop_class import Verification
 
 #: Transfer syntaxes the SCP accepts, preferred first: what a sender proposes is stored as it comes.
-ACCEPTED_TRANSFER_SYNTAXES: list[str] = [str(ts) for ts in AllTransferSyntaxes]
+#: pynetdicom picks, per context, the first of these the requestor proposed, so Explicit VR Little
+#: Endian leads (as in DCMTK and Orthanc): offered both, we keep the VRs rather than Implicit VR,
+#: and a C-GET sends instances archived in Explicit VR (the common case) without conversion.
+ACCEPTED_TRANSFER_SYNTAXES: list[str] = [
+    str(ExplicitVRLittleEndian),
+    *(str(ts) for ts in AllTransferSyntaxes if ts != ExplicitVRLittleEndian),
+]
 
 STORAGE_SOP_CLASSES: list[str] = [str(cx.abstract_syntax) for cx in AllStoragePresentationContexts]
 
