@@ -95,3 +95,9 @@ class IdentifierMismatchError(QueryError):
     Query/Retrieve Level, keys below that level, or missing unique keys of the levels above."""
 
     title = "Identifier does not match SOP class"
+
+
+class RetrieveIdentifierError(PacsError):
+    """A C-MOVE or C-GET identifier does not name objects the way PS3.4 C.4.2.2.1 requires."""
+
+    title = "Invalid retrieve identifier"

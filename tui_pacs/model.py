@@ -411,3 +411,21 @@ class TagNode:
         if not self.keyword.startswith("Item ") or self.tag:
             return f"({self.tag >> 16:04X},{self.tag & 0xFFFF:04X})"
         return ""
+
+
+class InformationModel(enum.StrEnum):
+    """The Query/Retrieve information model a request was sent under (PS3.4 C.6)."""
+
+    PATIENT_ROOT = "patient-root"
+    STUDY_ROOT = "study-root"
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivedInstance:
+    """One instance to send: what the C-STORE sub-operation needs, and where the file is."""
+
+    sop_class_uid: str
+    sop_instance_uid: str
+    #: The transfer syntax the file is archived in (sent as is when the peer accepts it).
+    transfer_syntax_uid: str
+    path: Path

@@ -42,11 +42,11 @@ from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelMove,
 )
 
-from tui_pacs.model import DimseService, RemoteNode
+from tui_pacs.errors import RetrieveIdentifierError
+from tui_pacs.model import ArchivedInstance, DimseService, InformationModel, RemoteNode
 from tui_pacs.net import status as st
 from tui_pacs.net.contexts import verification_context
 from tui_pacs.net.scp import AuthorizeCallable, allow_all, refused
-from tui_pacs.store.retrieve import ArchivedInstance, InformationModel, RetrieveIdentifierError
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,10 @@ from typing import Any
 import peewee as pw
 from pydicom.dataset import Dataset
 
-from tui_pacs.errors import InvalidUIDError, PacsError
+# InformationModel, ArchivedInstance and RetrieveIdentifierError live below the layers so the
+# net retrieve SCP can name them without importing the store; they stay importable from here.
+from tui_pacs.errors import InvalidUIDError, RetrieveIdentifierError
+from tui_pacs.model import ArchivedInstance, InformationModel
 from tui_pacs.store.archive import validate_uid
 from tui_pacs.store.db import thread_connection
 from tui_pacs.store.models import Instance, Patient, Series, Study
@@ -26,19 +29,6 @@ from tui_pacs.store.models import Instance, Patient, Series, Study
 #: Largest UID list put in one ``IN (...)`` (SQLite and PostgreSQL both take far more; this keeps
 #: statements small and plans stable).
 _CHUNK = 500
-
-
-class RetrieveIdentifierError(PacsError):
-    """A C-MOVE or C-GET identifier does not name objects the way PS3.4 C.4.2.2.1 requires."""
-
-    title = "Invalid retrieve identifier"
-
-
-class InformationModel(enum.StrEnum):
-    """The Query/Retrieve information model a request was sent under (PS3.4 C.6)."""
-
-    PATIENT_ROOT = "patient-root"
-    STUDY_ROOT = "study-root"
 
 
 class RetrieveLevel(enum.StrEnum):
@@ -77,17 +67,6 @@ class RetrieveKeys:
     study_instance_uids: tuple[str, ...] | None = None
     series_instance_uids: tuple[str, ...] | None = None
     sop_instance_uids: tuple[str, ...] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ArchivedInstance:
-    """One instance to send: what the C-STORE sub-operation needs, and where the file is."""
-
-    sop_class_uid: str
-    sop_instance_uid: str
-    #: The transfer syntax the file is archived in (sent as is when the peer accepts it).
-    transfer_syntax_uid: str
-    path: Path
 
 
 def _values(identifier: Dataset, keyword: str) -> list[str] | None:
