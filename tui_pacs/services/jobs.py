@@ -15,6 +15,7 @@ import secrets
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,15 @@ IDEMPOTENT_KINDS = frozenset({JobKind.RETRIEVE.value})
 PROGRESS_INTERVAL = 0.5
 #: Failed SOP Instance UIDs kept per job.
 MAX_FAILED_UIDS = 1000
+
+
+#: Runners of this process, woken when this process queues a job (no wait for their next poll).
+_LOCAL_RUNNERS: weakref.WeakSet[JobRunner] = weakref.WeakSet()
+
+
+def _wake_local_runners() -> None:
+    for runner in list(_LOCAL_RUNNERS):
+        runner.wake()
 
 
 def new_node_id() -> str:
@@ -109,7 +119,7 @@ def queue_retrieve(
         raise PacsError(f"retrieve method {method!r}; allowed: move, get", "Retrieve")
     _db(config)
     what = f"series {', '.join(series_instance_uids)}" if series_instance_uids else "study"
-    return store_jobs.enqueue(
+    job = store_jobs.enqueue(
         JobKind.RETRIEVE.value,
         {
             "node": node_params(node),
@@ -122,6 +132,8 @@ def queue_retrieve(
         description=f"retrieve {what} of {study_instance_uid} from {node.name} "
         f"(C-{method.upper()})",
     )
+    _wake_local_runners()
+    return job
 
 
 def queue_send(
@@ -149,7 +161,7 @@ def queue_send(
         what = f"study {', '.join(study_instance_uids)}"
     else:
         what = f"series {', '.join(series_instance_uids)}"
-    return store_jobs.enqueue(
+    job = store_jobs.enqueue(
         JobKind.SEND.value,
         {
             "node": node_params(node),
@@ -160,6 +172,8 @@ def queue_send(
         node_name=node.name,
         description=f"send {what} to {node.name}",
     )
+    _wake_local_runners()
+    return job
 
 
 def get_job(config: Config, job_id: int) -> JobInfo:
@@ -185,7 +199,9 @@ def cancel_job(config: Config, job_id: int) -> JobState:
 def retry_job(config: Config, job_id: int) -> JobInfo:
     """Queue a failed or cancelled job again."""
     _db(config)
-    return store_jobs.retry(job_id)
+    job = store_jobs.retry(job_id)
+    _wake_local_runners()
+    return job
 
 
 def wait_for_job(
@@ -316,6 +332,7 @@ class JobRunner:
         self._threads.append(
             threading.Thread(target=self._monitor, name="job-monitor", daemon=True)
         )
+        _LOCAL_RUNNERS.add(self)
 
     @property
     def running_count(self) -> int:
