@@ -410,7 +410,7 @@ class NodeRegistry:
                         allowed_services=services_text(node.allowed_services),
                         retrieve_method=node.retrieve_method,
                         updated_at=utcnow(),
-                    ).where(RemoteNodeRow.id == row.id).execute()
+                    ).where(RemoteNodeRow.name == name).execute()
                     if renamed:
                         NodeEchoRow.delete().where(NodeEchoRow.node_name == node.name).execute()
                         NodeEchoRow.update(node_name=node.name).where(

@@ -168,7 +168,7 @@ def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
         yield values[start : start + _CHUNK]
 
 
-def _query(keys: RetrieveKeys, level_values: Sequence[str] | None) -> pw.ModelSelect:
+def _query(keys: RetrieveKeys, level_values: Sequence[str] | None) -> pw.ModelSelect[Instance]:
     query = (
         Instance.select(
             Instance.sop_class_uid,
@@ -180,7 +180,7 @@ def _query(keys: RetrieveKeys, level_values: Sequence[str] | None) -> pw.ModelSe
         .join(Study)
         .join(Patient)
     )
-    columns = {
+    columns: dict[RetrieveLevel, tuple[pw.Field, Sequence[str] | None]] = {
         RetrieveLevel.STUDY: (Study.study_instance_uid, keys.study_instance_uids),
         RetrieveLevel.SERIES: (Series.series_instance_uid, keys.series_instance_uids),
         RetrieveLevel.IMAGE: (Instance.sop_instance_uid, keys.sop_instance_uids),
