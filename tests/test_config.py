@@ -46,7 +46,9 @@ def test_user_folders_follow_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert user_config_dir() == tmp_path / "cfg" / "tui-pacs"
     assert user_data_dir() == tmp_path / "data" / "tui-pacs"
     assert Config().storage_path == tmp_path / "data" / "tui-pacs" / "archive"
-    assert Config().effective_database_url == f"sqlite:///{tmp_path / 'data/tui-pacs/index.sqlite3'}"
+    assert (
+        Config().effective_database_url == f"sqlite:///{tmp_path / 'data/tui-pacs/index.sqlite3'}"
+    )
 
 
 def test_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -72,7 +74,7 @@ def test_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_missing_named_files_are_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A file named by --config or $TUI_PACS_CONFIG that does not exist is an error, not a fallback."""
+    """A file named by --config or $TUI_PACS_CONFIG that does not exist is an error."""
     missing = tmp_path / "nope.toml"
     with pytest.raises(ConfigError, match=re.escape(str(missing)) + ".*--config"):
         find_config_file(missing)
@@ -89,13 +91,23 @@ def test_example_parses_as_shipped() -> None:
     cfg = load_config(EXAMPLE)
     defaults = Config()
     assert cfg.source == EXAMPLE
-    for name in ("ae_title", "bind_address", "port", "allowed_calling_ae_titles", "max_pdu_size",
-                 "network_timeout", "database_url", "duplicate_policy", "log_level", "nodes"):
+    for name in (
+        "ae_title",
+        "bind_address",
+        "port",
+        "allowed_calling_ae_titles",
+        "max_pdu_size",
+        "network_timeout",
+        "database_url",
+        "duplicate_policy",
+        "log_level",
+        "nodes",
+    ):
         assert getattr(cfg, name) == getattr(defaults, name), name
 
 
 def test_example_with_every_commented_key_enabled(tmp_path: Path) -> None:
-    """Uncommenting every documented `# key = value` line (and the [[nodes]] example) still parses."""
+    """Uncommenting every documented `# key = value` line and the [[nodes]] example parses."""
     lines = []
     for line in EXAMPLE.read_text(encoding="utf-8").splitlines():
         m = re.match(r"^# (\[\[nodes\]\]|[a-z_]+ = .+)$", line)
@@ -107,10 +119,18 @@ def test_example_with_every_commented_key_enabled(tmp_path: Path) -> None:
     assert cfg.log_file == Path("/var/log/tui-pacs/tui-pacs.log")
     (node,) = cfg.nodes
     assert (node.name, node.ae_title, node.host, node.port) == (
-        "hospital-pacs", "HOSP_PACS", "pacs.example.org", 104)
+        "hospital-pacs",
+        "HOSP_PACS",
+        "pacs.example.org",
+        104,
+    )
     assert node.retrieve_method == "move"
     assert node.allowed_services == {
-        DimseService.ECHO, DimseService.FIND, DimseService.MOVE, DimseService.STORE}
+        DimseService.ECHO,
+        DimseService.FIND,
+        DimseService.MOVE,
+        DimseService.STORE,
+    }
     assert cfg.node("hospital-pacs") == node and cfg.node("HOSP_PACS") == node
 
 
@@ -122,7 +142,9 @@ def test_example_documents_every_key() -> None:
     for section, keys in config_module._SECTIONS.items():
         assert section in bodies, section
         for key in keys:
-            assert re.search(rf"^#?\s*(\w+:\s+)?{key} = ", bodies[section], re.M), f"{section}.{key}"
+            assert re.search(rf"^#?\s*(\w+:\s+)?{key} = ", bodies[section], re.M), (
+                f"{section}.{key}"
+            )
     for key in config_module._NODE_KEYS:
         assert re.search(rf"^# {key} = ", text, re.M), f"no example value for nodes.{key}"
         assert re.search(rf"^# [\w, ]*\b{key}\b[\w, ]*:", text, re.M), f"nodes.{key} undocumented"
@@ -130,7 +152,9 @@ def test_example_documents_every_key() -> None:
 
 def test_every_key_parses(tmp_path: Path) -> None:
     """A file setting every key gives typed values; relative paths are relative to the file."""
-    path = _write(tmp_path / "etc" / "tui.toml", """
+    path = _write(
+        tmp_path / "etc" / "tui.toml",
+        """
 [node]
 ae_title = "  MY_PACS "
 bind_address = "127.0.0.1"
@@ -162,7 +186,8 @@ name = "other"
 ae_title = "OTHER"
 host = "localhost"
 port = 104
-""")
+""",
+    )
     cfg = load_config(path)
     base = (tmp_path / "etc").resolve()
     assert cfg.ae_title == "MY_PACS"
@@ -199,7 +224,7 @@ NODE = 'name = "x"\nae_title = "X"\nhost = "h"\n'
 #: (file body, the key the message must name, what the message must say is allowed)
 BAD = [
     ("[node\nport = 1", "line 1", "TOML"),
-    ("[nodez]\nport = 1", "[nodez]", "[node], [storage], [logging], [[nodes]]"),
+    ("[nodez]\nport = 1", "[nodez]", "allowed: [node], [storage], [logging]"),
     ("[node]\nportt = 1", "node.portt", "ae_title, bind_address, port"),
     ("[storage]\nfolder = 'x'", "storage.folder", "path, database_url, duplicate_policy"),
     ("node = 5", "[node]", "table"),
@@ -216,50 +241,91 @@ BAD = [
     ("[node]\nport = 1.5", "node.port", "1-65535"),
     ("[node]\nbind_address = 5", "node.bind_address", "0.0.0.0 or 127.0.0.1"),
     ("[node]\nallowed_calling_ae_titles = 'CT1'", "node.allowed_calling_ae_titles", "list of AE"),
-    ("[node]\nallowed_calling_ae_titles = ['CT1', 'A\\\\B']", "node.allowed_calling_ae_titles",
-     "no backslash"),
+    (
+        "[node]\nallowed_calling_ae_titles = ['CT1', 'A\\\\B']",
+        "node.allowed_calling_ae_titles",
+        "no backslash",
+    ),
     ("[node]\nmax_pdu_size = 100", "node.max_pdu_size", "at least 4096"),
     ("[node]\nmax_pdu_size = -1", "node.max_pdu_size", "0 (no limit)"),
     ("[node]\nnetwork_timeout = 0", "node.network_timeout", "positive number of seconds"),
     ("[node]\nnetwork_timeout = '9'", "node.network_timeout", "positive number of seconds"),
     ("[storage]\npath = 5", "storage.path", "a path"),
     ("[storage]\npath = ''", "storage.path", "a path"),
-    ("[storage]\ndatabase_url = 'mysql://u@h/db'", "storage.database_url",
-     "sqlite:///PATH or postgresql://"),
+    (
+        "[storage]\ndatabase_url = 'mysql://u@h/db'",
+        "storage.database_url",
+        "sqlite:///PATH or postgresql://",
+    ),
     ("[storage]\ndatabase_url = 'sqlite://x.db'", "storage.database_url", "sqlite:///PATH"),
     ("[storage]\ndatabase_url = 5", "storage.database_url", "URL string"),
-    ("[storage]\nduplicate_policy = 'newest'", "storage.duplicate_policy",
-     "keep-first, overwrite, reject"),
-    ("[storage]\nduplicate_policy = 1", "storage.duplicate_policy", "keep-first, overwrite, reject"),
+    (
+        "[storage]\nduplicate_policy = 'newest'",
+        "storage.duplicate_policy",
+        "keep-first, overwrite, reject",
+    ),
+    (
+        "[storage]\nduplicate_policy = 1",
+        "storage.duplicate_policy",
+        "keep-first, overwrite, reject",
+    ),
     ("[logging]\nlevel = 'VERBOSE'", "logging.level", "DEBUG, INFO, WARNING, ERROR"),
     ("[logging]\nfile = 3", "logging.file", "a path"),
     ("[nodes]\nname = 'x'", "nodes", "[[nodes]]"),
     ("nodes = [1]", "nodes[0]", "table"),
     ("[[nodes]]\n" + NODE, "nodes[0].port", "name, ae_title, host, port"),
-    ("[[nodes]]\nname = 'x'\nhost = 'h'\nport = 104", "nodes[0].ae_title", "name, ae_title, host, port"),
+    (
+        "[[nodes]]\nname = 'x'\nhost = 'h'\nport = 104",
+        "nodes[0].ae_title",
+        "name, ae_title, host, port",
+    ),
     ("[[nodes]]\n" + NODE + "port = 0", "nodes[0].port", "1-65535"),
     ("[[nodes]]\n" + NODE + "port = '104'", "nodes[0].port", "1-65535"),
-    ("[[nodes]]\nname = 'x'\nae_title = 'ABCDEFGHIJKLMNOPQ'\nhost = 'h'\nport = 104",
-     "nodes[0].ae_title", "16 characters"),
+    (
+        "[[nodes]]\nname = 'x'\nae_title = 'ABCDEFGHIJKLMNOPQ'\nhost = 'h'\nport = 104",
+        "nodes[0].ae_title",
+        "16 characters",
+    ),
     ("[[nodes]]\nname = ''\nae_title = 'X'\nhost = 'h'\nport = 104", "nodes[0].name", "non-empty"),
     ("[[nodes]]\nname = 'x'\nae_title = 'X'\nhost = ''\nport = 104", "nodes[0].host", "host name"),
-    ("[[nodes]]\n" + NODE + "port = 104\nallowed_services = ['echo', 'print']",
-     "nodes[0].allowed_services", "echo, find, move, get, store"),
-    ("[[nodes]]\n" + NODE + "port = 104\nallowed_services = 'echo'", "nodes[0].allowed_services",
-     "a list"),
-    ("[[nodes]]\n" + NODE + "port = 104\nretrieve_method = 'pull'", "nodes[0].retrieve_method",
-     "move, get"),
-    ("[[nodes]]\n" + NODE + "port = 104\ncolour = 'red'", "nodes[0]",
-     "name, ae_title, host, port, description, allowed_services, retrieve_method"),
+    (
+        "[[nodes]]\n" + NODE + "port = 104\nallowed_services = ['echo', 'print']",
+        "nodes[0].allowed_services",
+        "echo, find, move, get, store",
+    ),
+    (
+        "[[nodes]]\n" + NODE + "port = 104\nallowed_services = 'echo'",
+        "nodes[0].allowed_services",
+        "a list",
+    ),
+    (
+        "[[nodes]]\n" + NODE + "port = 104\nretrieve_method = 'pull'",
+        "nodes[0].retrieve_method",
+        "move, get",
+    ),
+    (
+        "[[nodes]]\n" + NODE + "port = 104\ncolour = 'red'",
+        "nodes[0]",
+        "name, ae_title, host, port, description, allowed_services, retrieve_method",
+    ),
     ("[[nodes]]\n" + NODE + "port = 104\ndescription = 5", "nodes[0].description", "a string"),
-    ("[[nodes]]\n" + NODE + "port = 104\n[[nodes]]\n" + NODE + "port = 105", "nodes",
-     "duplicate node name"),
-    ("[[nodes]]\n" + NODE + "port = 104\n[[nodes]]\nname = 'y'\nae_title = 'Y'\nhost = 'h'\n"
-     "port = 1e3", "nodes[1].port", "1-65535"),
+    (
+        "[[nodes]]\n" + NODE + "port = 104\n[[nodes]]\n" + NODE + "port = 105",
+        "nodes",
+        "duplicate node name",
+    ),
+    (
+        "[[nodes]]\n" + NODE + "port = 104\n[[nodes]]\nname = 'y'\nae_title = 'Y'\nhost = 'h'\n"
+        "port = 1e3",
+        "nodes[1].port",
+        "1-65535",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("body", "key", "allowed"), BAD, ids=[b[1] + ":" + b[0][-12:] for b in BAD])
+@pytest.mark.parametrize(
+    ("body", "key", "allowed"), BAD, ids=[b[1] + ":" + b[0][-12:] for b in BAD]
+)
 def test_bad_config_names_file_key_and_rule(
     tmp_path: Path, body: str, key: str, allowed: str
 ) -> None:
@@ -287,7 +353,9 @@ def test_unreadable_bytes_are_reported(tmp_path: Path) -> None:
 
 def test_config_command_prints_effective_config_and_paths(tmp_path: Path) -> None:
     """`tui-pacs --config F config` prints the file used, the paths and every effective value."""
-    path = _write(tmp_path / "tui.toml", """
+    path = _write(
+        tmp_path / "tui.toml",
+        """
 [node]
 ae_title = "CLI_PACS"
 port = 4104
@@ -300,7 +368,8 @@ ae_title = "PEER"
 host = "127.0.0.1"
 port = 4105
 retrieve_method = "get"
-""")
+""",
+    )
     result = CliRunner().invoke(main, ["--config", str(path), "config"])
     assert result.exit_code == 0, result.output
     out = result.stdout
@@ -318,7 +387,9 @@ retrieve_method = "get"
     assert "peer: PEER@127.0.0.1:4105 (retrieve by get" in out
 
 
-def test_config_command_follows_env_and_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_config_command_follows_env_and_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Without --config the command reports $TUI_PACS_CONFIG, then the built-in defaults."""
     env = _titled(tmp_path / "env.toml", "ENV_PACS")
     monkeypatch.setenv(ENV_CONFIG, str(env))

@@ -46,7 +46,9 @@ def test_import_lists_rejections_and_exits_1(config: Config, tmp_path: Path) -> 
     assert result.exit_code == 1, result.output
     assert _summary(result) == (len(tree.sops), 0, len(tree.rejected))
     for name, fragment in tree.rejected.items():
-        assert re.search(rf"^rejected: {re.escape(name)}: .*{re.escape(fragment)}", result.stderr, re.M), name
+        assert re.search(
+            rf"^rejected: {re.escape(name)}: .*{re.escape(fragment)}", result.stderr, re.M
+        ), name
     assert "Traceback" not in result.output
     assert Instance.select().count() == len(tree.sops)
 
@@ -58,12 +60,16 @@ def test_import_lists_rejections_and_exits_1(config: Config, tmp_path: Path) -> 
     assert row_counts() == rows
 
 
-def test_clean_import_exits_0_and_reimport_is_all_duplicates(config: Config, tmp_path: Path) -> None:
+def test_clean_import_exits_0_and_reimport_is_all_duplicates(
+    config: Config, tmp_path: Path
+) -> None:
     """A folder of good files imports with exit 0; importing it again reports only duplicates."""
     folder = tmp_path / "series"
     study, series = new_uid(), new_uid()
     for n in range(5):
-        write(make_dataset(study_uid=study, series_uid=series, instance_number=n), folder / f"{n}.dcm")
+        write(
+            make_dataset(study_uid=study, series_uid=series, instance_number=n), folder / f"{n}.dcm"
+        )
     cfg = _config_file(config, tmp_path)
     first = _import(cfg, folder)
     assert first.exit_code == 0, first.output
@@ -103,7 +109,9 @@ def test_import_as_a_process(sqlite_config: Config, tmp_path: Path) -> None:
     cfg = _config_file(sqlite_config, tmp_path)
     proc = subprocess.run(
         [sys.executable, "-m", "tui_pacs", "--config", str(cfg), "import", "--quiet", str(folder)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 1, proc.stderr
     assert SUMMARY.search(proc.stdout)[0] == "imported 1, duplicates 0, rejected 1"  # type: ignore[index]
@@ -111,7 +119,9 @@ def test_import_as_a_process(sqlite_config: Config, tmp_path: Path) -> None:
     (folder / "readme.txt").unlink()
     proc = subprocess.run(
         [sys.executable, "-m", "tui_pacs", "--config", str(cfg), "import", "--quiet", str(folder)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     assert "imported 0, duplicates 1, rejected 0" in proc.stdout

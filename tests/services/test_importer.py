@@ -1,4 +1,4 @@
-"""Import: files, folders, DICOMDIR media, zip and gzip; bad files listed and skipped; re-import is a no-op."""
+"""Import: files, folders, DICOMDIR media, zip, gzip; bad files listed and skipped; idempotent."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pydicom
-import pytest
 from pydicom import dcmread
 from pydicom.fileset import FileSet
 
@@ -34,8 +33,13 @@ from tui_pacs.store.models import Instance
 
 TEST_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
 PNG = (
-    b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)
-    + b"\x00\x00\x00\x00" + struct.pack(">I", 0) + b"IEND\xaeB`\x82"
+    b"\x89PNG\r\n\x1a\n"
+    + struct.pack(">I", 13)
+    + b"IHDR"
+    + struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)
+    + b"\x00\x00\x00\x00"
+    + struct.pack(">I", 0)
+    + b"IEND\xaeB`\x82"
 )
 AS_ROOT = os.geteuid() == 0
 
@@ -77,7 +81,9 @@ def build_tree(tmp_path: Path) -> Tree:
 
     good(TEST_FILES / "CT_small.dcm", root / "ct" / "CT_small.dcm")
     good(TEST_FILES / "MR_small_bigendian.dcm", root / "a" / "b" / "c" / "deep.dcm")
-    synthetic = write(make_dataset(study_uid=new_uid(), series_uid=new_uid()), root / "synthetic.dcm")
+    synthetic = write(
+        make_dataset(study_uid=new_uid(), series_uid=new_uid()), root / "synthetic.dcm"
+    )
     tree.sops.add(dcmread(synthetic).SOPInstanceUID)
     raw, raw_sop = no_meta_implicit(root)
     tree.sops.add(raw_sop)
@@ -130,7 +136,10 @@ def _check_summary(summary: ImportSummary, tree: Tree, imported: int, duplicates
     for name, fragment in tree.rejected.items():
         assert fragment in reasons[name], (name, reasons[name])
     assert (summary.imported, summary.duplicates, summary.rejected) == (
-        imported, duplicates, len(tree.rejected))
+        imported,
+        duplicates,
+        len(tree.rejected),
+    )
 
 
 def test_import_folder_recursively_and_again(config: Config, tmp_path: Path) -> None:
@@ -148,9 +157,12 @@ def test_import_folder_recursively_and_again(config: Config, tmp_path: Path) -> 
         assert row_counts() == rows
         assert temp_files(config.storage_path) == []
     assert_counts_consistent()
-    raw = Instance.get(Instance.series.in_(
-        Instance.series.rel_model.select().where(Instance.series.rel_model.modality == "CT")
-    ) & (Instance.transfer_syntax_uid == "1.2.840.10008.1.2"))
+    raw = Instance.get(
+        Instance.series.in_(
+            Instance.series.rel_model.select().where(Instance.series.rel_model.modality == "CT")
+        )
+        & (Instance.transfer_syntax_uid == "1.2.840.10008.1.2")
+    )
     archived = dcmread(config.storage_path / raw.path)
     assert archived.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2"
     assert archived.PatientID == "RAW01"
@@ -233,7 +245,12 @@ def test_import_dicomdir(config: Config, tmp_path: Path) -> None:
     reasons = {Path(p.path).name: p.reason for p in walk.problems}
     assert walk.duplicates == len(referenced)
     assert "DICOMDIR" not in reasons
-    for name in ("DICOMDIR-bigEnd", "DICOMDIR-implicit", "DICOMDIR-reordered", "DICOMDIR-nopatient"):
+    for name in (
+        "DICOMDIR-bigEnd",
+        "DICOMDIR-implicit",
+        "DICOMDIR-reordered",
+        "DICOMDIR-nopatient",
+    ):
         assert reasons[name] == "a DICOMDIR (media directory), not an image"
     assert reasons["README.txt"] == "not a DICOM file"
     assert walk.imported + walk.duplicates + walk.rejected == walk.seen
@@ -265,13 +282,20 @@ def test_progress_and_stop(sqlite_config: Config, tmp_path: Path) -> None:
     folder = tmp_path / "series"
     study, series = new_uid(), new_uid()
     for n in range(6):
-        write(make_dataset(study_uid=study, series_uid=series, instance_number=n), folder / f"{n}.dcm")
+        write(
+            make_dataset(study_uid=study, series_uid=series, instance_number=n), folder / f"{n}.dcm"
+        )
     (folder / "junk.txt").write_text("x")
     seen: list[tuple[int, str]] = []
     with open_ingestor(sqlite_config) as ing:
-        summary = import_paths(ing, [folder], on_progress=lambda s, name: seen.append((s.seen, name)))
+        summary = import_paths(
+            ing, [folder], on_progress=lambda s, name: seen.append((s.seen, name))
+        )
         assert sorted(n for n, _ in seen) == list(range(1, 8))
-        assert {Path(name).name for _, name in seen} == {*(f"{n}.dcm" for n in range(6)), "junk.txt"}
+        assert {Path(name).name for _, name in seen} == {
+            *(f"{n}.dcm" for n in range(6)),
+            "junk.txt",
+        }
         assert (summary.imported, summary.rejected) == (6, 1)
         polls = {"n": 0}
 

@@ -122,7 +122,13 @@ def _transfer_syntax(path: Path, ds: Dataset) -> str:
     if "TransferSyntaxUID" in ds.file_meta:
         return str(ds.file_meta.TransferSyntaxUID)
     implicit, little = ds.original_encoding
-    return "1.2.840.10008.1.2" if implicit else "1.2.840.10008.1.2.1" if little else "1.2.840.10008.1.2.2"
+    return (
+        "1.2.840.10008.1.2"
+        if implicit
+        else "1.2.840.10008.1.2.1"
+        if little
+        else "1.2.840.10008.1.2.2"
+    )
 
 
 def _check_stored(ing: Ingestor, source: Path, stored: Path) -> list[str]:
@@ -154,8 +160,12 @@ def _check_stored(ing: Ingestor, source: Path, stored: Path) -> list[str]:
         problems.append(f"size {inst.size} != {len(blob)}")
     if inst.transfer_syntax_uid != expected_meta["TransferSyntaxUID"]:
         problems.append(f"indexed transfer syntax {inst.transfer_syntax_uid}")
-    rows = {Instance: inst, Series: inst.series, Study: inst.series.study,
-            Patient: inst.series.study.patient}
+    rows = {
+        Instance: inst,
+        Series: inst.series,
+        Study: inst.series.study,
+        Patient: inst.series.study.patient,
+    }
     for model, columns in COLUMNS.items():
         for column, keyword in columns.items():
             want = _expected(original, keyword, getattr(model, column))
@@ -171,7 +181,7 @@ def _wipe_index() -> None:
 
 
 def test_every_pydicom_file_round_trips(config: Config) -> None:
-    """Each readable test file is archived element for element, in its transfer syntax, indexed right."""
+    """Each readable test file is archived element for element, in its transfer syntax, indexed."""
     files = pydicom_test_files()
     truncated = {f.name for f in files if "truncated" in f.name}
     assert {"MR_truncated.dcm", "rtplan_truncated.dcm"} <= truncated
@@ -200,18 +210,31 @@ def test_every_pydicom_file_round_trips(config: Config) -> None:
         assert temp_files(config.storage_path) == []
     assert report == {}
     # The set covers the encodings that matter: implicit, explicit LE/BE, deflate, RLE, JPEG*.
-    assert {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2",
-            "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.5", "1.2.840.10008.1.2.4.50",
-            "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.90",
-            "1.2.840.10008.1.2.4.91"} <= syntaxes
+    assert {
+        "1.2.840.10008.1.2",
+        "1.2.840.10008.1.2.1",
+        "1.2.840.10008.1.2.2",
+        "1.2.840.10008.1.2.1.99",
+        "1.2.840.10008.1.2.5",
+        "1.2.840.10008.1.2.4.50",
+        "1.2.840.10008.1.2.4.70",
+        "1.2.840.10008.1.2.4.80",
+        "1.2.840.10008.1.2.4.90",
+        "1.2.840.10008.1.2.4.91",
+    } <= syntaxes
 
 
 def test_truncated_files_are_rejected_and_leave_nothing(config: Config) -> None:
     """Files pydicom reads although they are cut short are refused with the element named."""
     base = Path(pydicom.__file__).parent / "data" / "test_files"
     with open_ingestor(config) as ing:
-        for name, tag in (("MR_truncated.dcm", "(7FE0,0010)"), ("rtplan_truncated.dcm", "(300A,00B0)")):
-            with pytest.raises(DatasetError, match=rf"{tag.replace('(', r'\(').replace(')', r'\)')} is truncated"):
+        for name, tag in (
+            ("MR_truncated.dcm", "(7FE0,0010)"),
+            ("rtplan_truncated.dcm", "(300A,00B0)"),
+        ):
+            with pytest.raises(
+                DatasetError, match=rf"{tag.replace('(', r'\(').replace(')', r'\)')} is truncated"
+            ):
                 ing.store_file(base / name)
         # Cut inside the pixel data's closing delimiter, inside a JPEG 2000 fragment, inside
         # the header of Rows (pydicom then silently stops reading), and inside the delimiter of
@@ -221,8 +244,13 @@ def test_truncated_files_are_rejected_and_leave_nothing(config: Config) -> None:
         sr = (base / "reportsi.dcm").read_bytes()
         after_uids = _read(base / "reportsi.dcm")[0x0020000E].file_tell
         sr_delimiter = sr.index(b"\xfe\xff\xdd\xe0\0\0\0\0", after_uids)
-        cuts = [(blob, len(blob) - 3), (blob, len(blob) - 100), (blob, rows_header),
-                (sr, sr_delimiter + 4), (sr, sr_delimiter + 1)]
+        cuts = [
+            (blob, len(blob) - 3),
+            (blob, len(blob) - 100),
+            (blob, rows_header),
+            (sr, sr_delimiter + 4),
+            (sr, sr_delimiter + 1),
+        ]
         for data, cut in cuts:
             with pytest.raises(DatasetError, match="truncated|not a readable DICOM"):
                 ing.store_bytes(data[:cut])
@@ -241,8 +269,10 @@ def test_all_files_together_keep_first(config: Config) -> None:
     with open_ingestor(config) as ing:
         for f in files:
             outcomes[ing.store_file(f).disposition] += 1
-    assert outcomes == {StoreDisposition.STORED: len(uids),
-                        StoreDisposition.DUPLICATE_KEPT: len(files) - len(uids)}
+    assert outcomes == {
+        StoreDisposition.STORED: len(uids),
+        StoreDisposition.DUPLICATE_KEPT: len(files) - len(uids),
+    }
     assert Instance.select().count() == len(uids)
     assert len(archive_files(config.storage_path)) == len(uids)
     assert_counts_consistent()
@@ -256,8 +286,18 @@ def test_charset_files_have_readable_names(config: Config) -> None:
     """Names in ISO 8859, UTF-8, GB18030 and ISO 2022 are indexed as pydicom decodes them."""
     files = _charset_files()
     charsets = {str(_read(f).SpecificCharacterSet) for f in files}
-    for wanted in ("ISO_IR 100", "ISO_IR 192", "GB18030", "ISO 2022 IR 87", "ISO 2022 IR 13",
-                   "ISO 2022 IR 149", "ISO_IR 126", "ISO_IR 138", "ISO_IR 127", "ISO_IR 144"):
+    for wanted in (
+        "ISO_IR 100",
+        "ISO_IR 192",
+        "GB18030",
+        "ISO 2022 IR 87",
+        "ISO 2022 IR 13",
+        "ISO 2022 IR 149",
+        "ISO_IR 126",
+        "ISO_IR 138",
+        "ISO_IR 127",
+        "ISO_IR 144",
+    ):
         assert any(wanted in c for c in charsets), wanted
     with open_ingestor(config) as ing:
         for f in files:
@@ -296,7 +336,9 @@ def test_prefix_query_on_norm_finds_other_case(config: Config, typed: str, expec
     with open_ingestor(config) as ing:
         for f in _charset_files():
             ing.store_file(f)
-    query = Patient.select().where(_case_sensitive_prefix(Patient.patient_name_norm, typed.casefold()))
+    query = Patient.select().where(
+        _case_sensitive_prefix(Patient.patient_name_norm, typed.casefold())
+    )
     assert {p.patient_name for p in query} == {expected}
     if typed != expected[: len(typed)]:
         raw = Patient.select().where(_case_sensitive_prefix(Patient.patient_name, typed))
@@ -328,7 +370,8 @@ def _request(path: Path, **overrides: str) -> StoreRequest:
 
 
 @pytest.mark.parametrize(
-    "name", ["MR_small_bigendian.dcm", "rtplan.dcm", "JPEG2000.dcm", "image_dfl.dcm", "CT_small.dcm"]
+    "name",
+    ["MR_small_bigendian.dcm", "rtplan.dcm", "JPEG2000.dcm", "image_dfl.dcm", "CT_small.dcm"],
 )
 def test_store_request_archives_exactly_what_was_sent(sqlite_config: Config, name: str) -> None:
     """A C-STORE data set is archived byte for byte behind our meta header, whoever sent it."""

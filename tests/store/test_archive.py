@@ -125,7 +125,9 @@ def test_temp_file_is_fsynced_then_linked(tmp_path: Path, monkeypatch: pytest.Mo
     assert {str(d) for d in dirs} == synced
 
 
-def test_write_temp_full_disk_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_write_temp_full_disk_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A full disk is reported as 'storage full' and the partial temporary file is removed."""
     archive = Archive(tmp_path / "archive")
     real_write = os.write
@@ -144,7 +146,9 @@ def test_write_temp_full_disk_leaves_nothing(tmp_path: Path, monkeypatch: pytest
     assert list(archive.incoming.iterdir()) == []
 
 
-def test_write_temp_other_error_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_write_temp_other_error_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Any other write failure is a StoreError naming the archive, with nothing left behind."""
     archive = Archive(tmp_path / "archive")
 
@@ -227,7 +231,10 @@ def test_cleanup_incoming_removes_dead_processes_only(tmp_path: Path) -> None:
 def test_incoming_folder_is_per_process(tmp_path: Path) -> None:
     """Each process writes temporaries under .incoming/<host>-<pid>, removed on close when empty."""
     archive = Archive(tmp_path / "archive")
-    assert archive.incoming == tmp_path / "archive" / INCOMING / f"{socket.gethostname()}-{os.getpid()}"
+    assert (
+        archive.incoming
+        == tmp_path / "archive" / INCOMING / f"{socket.gethostname()}-{os.getpid()}"
+    )
     archive.close()
     assert not archive.incoming.exists()
 

@@ -1,4 +1,4 @@
-"""The index: counts and summaries, duplicate policies, group commit, and failures that leave nothing."""
+"""The index: counts, duplicate policies, group commit, and failures that leave nothing."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from tests.store.synthetic import (
     new_uid,
     open_ingestor,
     row_counts,
-    sha256,
     temp_files,
     to_bytes,
 )
@@ -77,11 +76,20 @@ class Plan:
         for n in range(2):
             self._add("PAT2", self.st_c, self.se_c1, "CT", CTImageStorage, n)
 
-    def _add(self, pid: str, study: str, series: str, modality: str, sop_class: str, n: int) -> None:
+    def _add(
+        self, pid: str, study: str, series: str, modality: str, sop_class: str, n: int
+    ) -> None:
         self.items.append(
-            dict(patient_id=pid, patient_name=f"Name^{pid}", study_uid=study, series_uid=series,
-                 sop_uid=new_uid(), modality=modality, sop_class_uid=sop_class,
-                 instance_number=n + 1)
+            dict(
+                patient_id=pid,
+                patient_name=f"Name^{pid}",
+                study_uid=study,
+                series_uid=series,
+                sop_uid=new_uid(),
+                modality=modality,
+                sop_class_uid=sop_class,
+                instance_number=n + 1,
+            )
         )
 
     def of(self, series: str) -> list[dict[str, object]]:
@@ -107,14 +115,22 @@ def test_counts_across_patients_studies_series(config: Config) -> None:
     assert a.sop_classes_in_study == "\\".join(sorted([CTImageStorage, BASIC_TEXT_SR]))
     assert (b.modalities_in_study, b.sop_classes_in_study) == ("MR", MRImageStorage)
     assert (c.modalities_in_study, c.sop_classes_in_study) == ("CT", CTImageStorage)
-    counts = {uid: _series(uid).number_of_series_related_instances
-              for uid in (plan.se_a1, plan.se_a2, plan.se_b1, plan.se_c1)}
+    counts = {
+        uid: _series(uid).number_of_series_related_instances
+        for uid in (plan.se_a1, plan.se_a2, plan.se_b1, plan.se_c1)
+    }
     assert counts == {plan.se_a1: 3, plan.se_a2: 2, plan.se_b1: 1, plan.se_c1: 2}
     p1, p2 = _patient("PAT1"), _patient("PAT2")
-    assert (p1.number_of_patient_related_studies, p1.number_of_patient_related_series,
-            p1.number_of_patient_related_instances) == (2, 3, 6)
-    assert (p2.number_of_patient_related_studies, p2.number_of_patient_related_series,
-            p2.number_of_patient_related_instances) == (1, 1, 2)
+    assert (
+        p1.number_of_patient_related_studies,
+        p1.number_of_patient_related_series,
+        p1.number_of_patient_related_instances,
+    ) == (2, 3, 6)
+    assert (
+        p2.number_of_patient_related_studies,
+        p2.number_of_patient_related_series,
+        p2.number_of_patient_related_instances,
+    ) == (1, 1, 2)
     assert a.patient_id == p1.id and c.patient_id == p2.id
     assert row_counts() == {"patient": 2, "study": 3, "series": 4, "instance": 8}
     assert_counts_consistent()
@@ -130,8 +146,14 @@ def test_overwrite_that_moves_instances_keeps_counts_right(config: Config) -> No
     with open_ingestor(config, duplicate_policy=DuplicatePolicy.OVERWRITE) as ing:
         plan.store(ing)
         st_d, se_d = new_uid(), new_uid()
-        lone = dict(patient_id="PAT3", patient_name="Lone^Patient", study_uid=st_d,
-                    series_uid=se_d, sop_uid=new_uid(), modality="OT")
+        lone = dict(
+            patient_id="PAT3",
+            patient_name="Lone^Patient",
+            study_uid=st_d,
+            series_uid=se_d,
+            sop_uid=new_uid(),
+            modality="OT",
+        )
         _store(ing, **lone)
         assert row_counts() == {"patient": 3, "study": 4, "series": 5, "instance": 9}
 
@@ -153,26 +175,38 @@ def test_overwrite_that_moves_instances_keeps_counts_right(config: Config) -> No
         assert a.modalities_in_study == "CT\\PR\\SR"
         assert a.sop_classes_in_study == "\\".join(sorted([CTImageStorage, BASIC_TEXT_SR, GSPS]))
         p1 = _patient("PAT1")
-        assert (p1.number_of_patient_related_series, p1.number_of_patient_related_instances) == (4, 6)
+        assert (p1.number_of_patient_related_series, p1.number_of_patient_related_instances) == (
+            4,
+            6,
+        )
         assert_counts_consistent()
 
         # (b) the only instance of study B moves to a new series of PAT2's study C: B goes away.
         moved = dict(plan.of(plan.se_b1)[0])
         se_c2 = new_uid()
-        moved.update(patient_id="PAT2", patient_name="Name^PAT2", study_uid=plan.st_c,
-                     series_uid=se_c2)
+        moved.update(
+            patient_id="PAT2", patient_name="Name^PAT2", study_uid=plan.st_c, series_uid=se_c2
+        )
         assert _store(ing, **moved).disposition is StoreDisposition.OVERWRITTEN
         assert Study.get_or_none(Study.study_instance_uid == plan.st_b) is None
         assert Series.get_or_none(Series.series_instance_uid == plan.se_b1) is None
         c = _study(plan.st_c)
         assert (c.number_of_study_related_series, c.number_of_study_related_instances) == (2, 3)
         assert (c.modalities_in_study, c.sop_classes_in_study) == (
-            "CT\\MR", "\\".join(sorted([CTImageStorage, MRImageStorage])))
+            "CT\\MR",
+            "\\".join(sorted([CTImageStorage, MRImageStorage])),
+        )
         p1, p2 = _patient("PAT1"), _patient("PAT2")
-        assert (p1.number_of_patient_related_studies, p1.number_of_patient_related_series,
-                p1.number_of_patient_related_instances) == (1, 3, 5)
-        assert (p2.number_of_patient_related_studies, p2.number_of_patient_related_series,
-                p2.number_of_patient_related_instances) == (1, 2, 3)
+        assert (
+            p1.number_of_patient_related_studies,
+            p1.number_of_patient_related_series,
+            p1.number_of_patient_related_instances,
+        ) == (1, 3, 5)
+        assert (
+            p2.number_of_patient_related_studies,
+            p2.number_of_patient_related_series,
+            p2.number_of_patient_related_instances,
+        ) == (1, 2, 3)
         assert_counts_consistent()
 
         # (c) both SR instances come back as CT images of A1: A2, SR and its class go away.
@@ -188,8 +222,9 @@ def test_overwrite_that_moves_instances_keeps_counts_right(config: Config) -> No
         assert_counts_consistent()
 
         # (d) the lone patient's only instance moves into study A: PAT3 goes away.
-        again = dict(lone, patient_id="PAT1", study_uid=plan.st_a, series_uid=plan.se_a1,
-                     modality="CT")
+        again = dict(
+            lone, patient_id="PAT1", study_uid=plan.st_a, series_uid=plan.se_a1, modality="CT"
+        )
         assert _store(ing, **again).disposition is StoreDisposition.OVERWRITTEN
         assert Patient.get_or_none(Patient.patient_id == "PAT3") is None
         assert _study(plan.st_a).number_of_study_related_instances == 6
@@ -205,8 +240,9 @@ def test_duplicate_policies(config: Config, policy: DuplicatePolicy) -> None:
     root = config.storage_path
     study, series = new_uid(), new_uid()
     first = make_dataset(study_uid=study, series_uid=series, description="first")
-    changed = make_dataset(study_uid=study, series_uid=series, sop_uid=first.SOPInstanceUID,
-                           description="second")
+    changed = make_dataset(
+        study_uid=study, series_uid=series, sop_uid=first.SOPInstanceUID, description="second"
+    )
     first_bytes, changed_bytes = to_bytes(first), to_bytes(changed)
     assert first_bytes != changed_bytes
     with open_ingestor(config, duplicate_policy=policy) as ing:
@@ -251,7 +287,8 @@ def test_duplicate_policies(config: Config, policy: DuplicatePolicy) -> None:
         assert ing.store_bytes(latest).disposition is StoreDisposition.DUPLICATE_KEPT
         assert archive_files(root) == snapshot
         assert Change.select().where(Change.kind == "instance.stored").count() == (
-            2 if policy is DuplicatePolicy.OVERWRITE else 1)
+            2 if policy is DuplicatePolicy.OVERWRITE else 1
+        )
 
 
 def test_concurrent_submitters_lose_nothing(config: Config) -> None:
@@ -268,9 +305,13 @@ def test_concurrent_submitters_lose_nothing(config: Config) -> None:
         for i in range(per_thread):
             study = studies[(t + i) % 4]
             k = i % 3
-            ds = make_dataset(patient_id=f"PAT{(t + i) % 4 % 2}", study_uid=study,
-                              series_uid=series[study][k], modality=modality[k],
-                              instance_number=t * 1000 + i)
+            ds = make_dataset(
+                patient_id=f"PAT{(t + i) % 4 % 2}",
+                study_uid=study,
+                series_uid=series[study][k],
+                modality=modality[k],
+                instance_number=t * 1000 + i,
+            )
             sops.add(ds.SOPInstanceUID)
             expected_series[series[study][k]] += 1
             blobs.append(to_bytes(ds))
@@ -336,10 +377,12 @@ def _wait_until(predicate, timeout: float = 20.0) -> bool:  # noqa: ANN001
 
 
 def test_group_commit_batches_waiting_instances_and_isolates_a_bad_one(config: Config) -> None:
-    """Instances queued behind a commit share the next one; one that fails does not fail the rest."""
+    """Instances queued behind a commit share the next; one that fails does not fail the rest."""
     study, series = new_uid(), new_uid()
-    blobs = [to_bytes(make_dataset(study_uid=study, series_uid=series, instance_number=n))
-             for n in range(8)]
+    blobs = [
+        to_bytes(make_dataset(study_uid=study, series_uid=series, instance_number=n))
+        for n in range(8)
+    ]
     bad_ds = make_dataset(study_uid=new_uid(), series_uid=new_uid())
     # A plain file where the bad instance's study folder must go: its link cannot succeed.
     rel = relative_path(bad_ds.StudyInstanceUID, bad_ds.SeriesInstanceUID, bad_ds.SOPInstanceUID)
@@ -397,8 +440,13 @@ def test_file_is_durable_before_commit(config: Config, monkeypatch: pytest.Monke
 
     def fsync(fd: int) -> None:
         target = os.readlink(f"/proc/self/fd/{fd}")
-        events.append("fsync-temp" if target.endswith(".tmp") else "fsync-dir"
-                      if os.path.isdir(target) else "fsync-other")
+        events.append(
+            "fsync-temp"
+            if target.endswith(".tmp")
+            else "fsync-dir"
+            if os.path.isdir(target)
+            else "fsync-other"
+        )
         real_fsync(fd)
 
     def link(src: str, dst: str) -> None:
