@@ -20,6 +20,7 @@ from tests.store.synthetic import (
     new_uid,
     open_ingestor,
     row_counts,
+    sha256,
     temp_files,
     to_bytes,
 )
@@ -521,3 +522,20 @@ def test_closed_writer_refuses_and_cleans_up(sqlite_config: Config) -> None:
         with pytest.raises(StoreError, match="shutting down"):
             ing.store_bytes(to_bytes(make_dataset(study_uid=new_uid(), series_uid=new_uid())))
         assert temp_files(sqlite_config.storage_path) == []
+
+
+def test_leftover_file_at_final_path_survives_a_store(config: Config) -> None:
+    """A stray file where the instance's file would go is kept; the instance gets its own name."""
+    ds = make_dataset(study_uid=new_uid(), series_uid=new_uid())
+    rel = relative_path(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
+    leftover = config.storage_path / rel
+    leftover.parent.mkdir(parents=True)
+    leftover.write_bytes(b"left by a crash before the index commit")
+    with open_ingestor(config) as ing:
+        result = ing.store_bytes(to_bytes(ds))
+    assert result.disposition is StoreDisposition.STORED
+    assert result.path != leftover and result.path.parent == leftover.parent
+    assert leftover.read_bytes() == b"left by a crash before the index commit"
+    inst = Instance.get()
+    assert config.storage_path / inst.path == result.path
+    assert sha256(result.path) == inst.checksum
