@@ -15,7 +15,7 @@ import re
 import shutil
 import socket
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,29 +174,64 @@ class Archive:
             self._known_dirs.discard(parent)
             parent = parent.parent
 
-    def cleanup_incoming(self) -> int:
+    def cleanup_incoming(self, is_indexed: Callable[[str, str], bool] | None = None) -> int:
         """Remove temporary files left by dead processes of this host; return how many.
 
-        A temporary file was never acknowledged (the index commit comes after its rename), so
-        deleting it loses nothing.
+        A temporary file was never acknowledged (the index commit comes after its link into
+        place, and temporary files are removed only after the commit), so deleting it loses
+        nothing. A leftover that is also linked into the archive (a crash between the link and
+        the commit) has that archive link removed too, unless ``is_indexed(sop_instance_uid,
+        relative_path)`` says the index holds it.
         """
-        removed = 0
+        stale: list[Path] = []
         base = self.root / INCOMING
         host = socket.gethostname()
+        dead_folders: list[Path] = []
         for folder in base.iterdir() if base.exists() else ():
             owner, _, pid = folder.name.rpartition("-")
             if folder == self.incoming or owner != host or not pid.isdigit():
                 continue
             if _alive(int(pid)):
                 continue
-            removed += sum(1 for _ in folder.glob("*.tmp"))
+            dead_folders.append(folder)
+            stale.extend(folder.glob("*.tmp"))
+        stale.extend(self.incoming.glob("*.tmp"))
+        for temp in stale:
+            if is_indexed is not None:
+                self._unlink_uncommitted(temp, is_indexed)
+            self.discard(temp)
+        for folder in dead_folders:
             shutil.rmtree(folder, ignore_errors=True)
-        for stale in self.incoming.glob("*.tmp"):
-            self.discard(stale)
-            removed += 1
-        if removed:
-            log.warning("removed %d unacknowledged temporary file(s) from %s", removed, base)
-        return removed
+        if stale:
+            log.warning("removed %d unacknowledged temporary file(s) from %s", len(stale), base)
+        return len(stale)
+
+    def _unlink_uncommitted(self, temp: Path, is_indexed: Callable[[str, str], bool]) -> None:
+        try:
+            if temp.stat().st_nlink < 2:
+                return
+            from pydicom import dcmread
+
+            ds = dcmread(
+                temp,
+                stop_before_pixels=True,
+                specific_tags=["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"],
+            )
+            study = validate_uid(str(ds.StudyInstanceUID))
+            series = validate_uid(str(ds.SeriesInstanceUID))
+            sop = validate_uid(str(ds.SOPInstanceUID))
+        except Exception:  # unreadable leftovers are simply deleted
+            return
+        folder = self.root / relative_path(study, series, sop)
+        for candidate in folder.parent.glob(f"{sop}*.dcm") if folder.parent.exists() else ():
+            try:
+                same = os.path.samefile(candidate, temp)
+            except OSError:
+                continue
+            rel = candidate.relative_to(self.root).as_posix()
+            if same and not is_indexed(sop, rel):
+                log.warning("removing %s: linked by a crashed writer, never committed", rel)
+                self.remove(rel)
 
     def close(self) -> None:
         """Remove this process's (empty) incoming folder."""
