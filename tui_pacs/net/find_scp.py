@@ -46,9 +46,11 @@ FIND_SOP_CLASSES: dict[str, str] = {
 }
 
 #: Identifiers are small: the uncompressed transfer syntaxes and deflate are all that is needed.
+#: pynetdicom picks the first of ours the requestor proposed: Explicit VR Little Endian leads, as
+#: for storage (net/contexts.py).
 FIND_TRANSFER_SYNTAXES: list[str] = [
-    str(ImplicitVRLittleEndian),
     str(ExplicitVRLittleEndian),
+    str(ImplicitVRLittleEndian),
     str(DeflatedExplicitVRLittleEndian),
     str(ExplicitVRBigEndian),
 ]

@@ -29,7 +29,7 @@ from tui_pacs.errors import (
 )
 from tui_pacs.model import DimseService
 from tui_pacs.net import status as st
-from tui_pacs.net.contexts import storage_scp_contexts, verification_context
+from tui_pacs.net.contexts import cheap_to_copy, storage_scp_contexts, verification_context
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +245,9 @@ class Listener:
         ae.maximum_associations = 64
         if options.allowed_calling_ae_titles:
             ae.require_calling_aet = list(options.allowed_calling_ae_titles)
-        contexts = [verification_context(), *storage_scp_contexts(), *(extra_contexts or [])]
+        contexts = cheap_to_copy(
+            [verification_context(), *storage_scp_contexts(), *(extra_contexts or [])]
+        )
         self.ae = ae
         handlers = [
             (evt.EVT_C_ECHO, handle_echo, [authorize]),
