@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import peewee as pw
 
@@ -83,6 +84,99 @@ class _Batch:
             self.archive.remove(rel)
 
 
+@dataclass(frozen=True, slots=True)
+class _Parents:
+    """Row ids of an instance's series, study and patient, and the study's summaries."""
+
+    series_id: int
+    study_id: int
+    patient_id: int
+    modalities_in_study: str
+    sop_classes_in_study: str
+
+
+def _q(name: str) -> str:
+    return f'"{name}"'
+
+
+class _Statements:
+    """The few statements of the ingest hot path, as SQL text built once per shape.
+
+    Values go through each field's ``db_value`` so rows are identical to what peewee writes.
+    Every model here has peewee's implicit ``id`` primary key.
+    """
+
+    def __init__(self, db: pw.Database) -> None:
+        self.db = db
+        self._cache: dict[tuple[object, ...], str] = {}
+
+    def _execute(self, sql: str, params: list[object]) -> Any:
+        return self.db.execute_sql(sql, params)
+
+    def exists(self, model: type[pw.Model], field: str, value: object) -> bool:
+        key = ("exists", model, field)
+        sql = self._cache.get(key)
+        if sql is None:
+            meta = model._meta
+            column = meta.fields[field].column_name
+            sql = f"SELECT 1 FROM {_q(meta.table_name)} WHERE {_q(column)} = {self.db.param}"
+            self._cache[key] = sql
+        return self._execute(sql, [value]).fetchone() is not None
+
+    def parents(self, series_instance_uid: str) -> _Parents | None:
+        sql = self._cache.get(("parents",))
+        if sql is None:
+            se, st = Series._meta, Study._meta
+            sql = (
+                f"SELECT se.id, st.id, st.{_q(Study.patient.column_name)}, "
+                f"st.{_q(Study.modalities_in_study.column_name)}, "
+                f"st.{_q(Study.sop_classes_in_study.column_name)} "
+                f"FROM {_q(se.table_name)} se JOIN {_q(st.table_name)} st "
+                f"ON st.id = se.{_q(Series.study.column_name)} "
+                f"WHERE se.{_q(Series.series_instance_uid.column_name)} = {self.db.param}"
+            )
+            self._cache[("parents",)] = sql
+        row = self._execute(sql, [series_instance_uid]).fetchone()
+        return _Parents(*row) if row is not None else None
+
+    def insert(self, model: type[pw.Model], **values: object) -> None:
+        meta = model._meta
+        key = ("insert", model, *values)
+        sql = self._cache.get(key)
+        if sql is None:
+            columns = ", ".join(_q(meta.fields[name].column_name) for name in values)
+            marks = ", ".join([self.db.param] * len(values))
+            sql = f"INSERT INTO {_q(meta.table_name)} ({columns}) VALUES ({marks})"
+            self._cache[key] = sql
+        self._execute(sql, [meta.fields[k].db_value(v) for k, v in values.items()])
+
+    def count_up(
+        self, model: type[pw.Model], row_id: int, now: datetime, **changes: object
+    ) -> None:
+        """Add the integer ``changes`` to their columns, set the text ones, touch updated_at."""
+        meta = model._meta
+        key = ("update", model, *((k, isinstance(v, int)) for k, v in changes.items()))
+        sql = self._cache.get(key)
+        if sql is None:
+            parts = []
+            for name, value in changes.items():
+                col = _q(meta.fields[name].column_name)
+                parts.append(
+                    f"{col} = {col} + {self.db.param}"
+                    if isinstance(value, int)
+                    else f"{col} = {self.db.param}"
+                )
+            parts.append(f"{_q(meta.fields['updated_at'].column_name)} = {self.db.param}")
+            sql = (
+                f"UPDATE {_q(meta.table_name)} SET {', '.join(parts)} "
+                f"WHERE id = {self.db.param}"
+            )
+            self._cache[key] = sql
+        params = [meta.fields[k].db_value(v) for k, v in changes.items()]
+        params += [meta.fields["updated_at"].db_value(now), row_id]
+        self._execute(sql, params)
+
+
 class Index:
     """Index writes for the store (used by the writer thread and by maintenance code)."""
 
@@ -90,6 +184,7 @@ class Index:
         self.db = db
         self.archive = archive
         self.policy = policy
+        self._sql = _Statements(db)
 
     def transaction(self) -> pw._atomic:
         # IMMEDIATE takes SQLite's write lock at BEGIN, so two processes never deadlock upgrading
@@ -153,8 +248,12 @@ class Index:
         return results
 
     def _store_one(self, item: PendingInstance, batch: _Batch) -> StoreResult | BaseException:
+        # The common case (a new instance in a known series) runs prepared-style SQL: building
+        # each statement with peewee cost more CPU than SQLite spent executing it.
         rec = item.record
-        existing = Instance.get_or_none(Instance.sop_instance_uid == rec.sop_instance_uid)
+        existing = None
+        if self._sql.exists(Instance, "sop_instance_uid", rec.sop_instance_uid):
+            existing = Instance.get_or_none(Instance.sop_instance_uid == rec.sop_instance_uid)
         disposition = StoreDisposition.STORED
         rel = relative_path(rec.study_instance_uid, rec.series_instance_uid, rec.sop_instance_uid)
         if existing is not None:
@@ -178,9 +277,18 @@ class Index:
             self._delete_instance(existing)
             batch.remove_after_commit.append(existing.path)
         rel = batch.place(item.temp, rel)
-        series, new_series, study, new_study, patient, new_patient = self._parents(rec)
-        Instance.create(
-            series=series,
+        parents = self._sql.parents(rec.series_instance_uid)
+        if parents is None:
+            series, new_series, study, new_study, patient, new_patient = self._parents(rec)
+            parents = _Parents(
+                series.get_id(), study.get_id(), patient.get_id(), study.modalities_in_study,
+                study.sop_classes_in_study,
+            )  # fmt: skip
+        else:
+            new_series = new_study = False
+        self._sql.insert(
+            Instance,
+            series=parents.series_id,
             sop_instance_uid=rec.sop_instance_uid,
             sop_class_uid=rec.sop_class_uid,
             instance_number=rec.instance_number,
@@ -198,29 +306,27 @@ class Index:
             calling_ae_title=item.calling_ae_title[:16],
         )
         now = utcnow()
-        Series.update(
-            number_of_series_related_instances=Series.number_of_series_related_instances + 1,
-            updated_at=now,
-        ).where(Series.id == series.id).execute()
-        Study.update(
-            number_of_study_related_instances=Study.number_of_study_related_instances + 1,
-            number_of_study_related_series=Study.number_of_study_related_series
-            + (1 if new_series else 0),
-            modalities_in_study=_add_value(study.modalities_in_study, rec.modality),
-            sop_classes_in_study=_add_value(study.sop_classes_in_study, rec.sop_class_uid),
-            updated_at=now,
-        ).where(Study.id == study.id).execute()
-        Patient.update(
-            number_of_patient_related_instances=Patient.number_of_patient_related_instances + 1,
-            number_of_patient_related_series=Patient.number_of_patient_related_series
-            + (1 if new_series else 0),
-            number_of_patient_related_studies=Patient.number_of_patient_related_studies
-            + (1 if new_study else 0),
-            updated_at=now,
-        ).where(Patient.id == patient.id).execute()
+        self._sql.count_up(Series, parents.series_id, now, number_of_series_related_instances=1)
+        self._sql.count_up(
+            Study,
+            parents.study_id,
+            now,
+            number_of_study_related_instances=1,
+            number_of_study_related_series=1 if new_series else 0,
+            modalities_in_study=_add_value(parents.modalities_in_study, rec.modality),
+            sop_classes_in_study=_add_value(parents.sop_classes_in_study, rec.sop_class_uid),
+        )
+        self._sql.count_up(
+            Patient,
+            parents.patient_id,
+            now,
+            number_of_patient_related_instances=1,
+            number_of_patient_related_series=1 if new_series else 0,
+            number_of_patient_related_studies=1 if new_study else 0,
+        )
         if new_study:
-            Change.create(kind="study.created", uid=rec.study_instance_uid)
-        Change.create(kind="instance.stored", uid=rec.sop_instance_uid)
+            self._sql.insert(Change, kind="study.created", uid=rec.study_instance_uid, at=now)
+        self._sql.insert(Change, kind="instance.stored", uid=rec.sop_instance_uid, at=now)
         return StoreResult(
             disposition, rec.sop_instance_uid, rec.study_instance_uid, self.archive.abspath(rel)
         )
