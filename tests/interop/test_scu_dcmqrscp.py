@@ -121,9 +121,7 @@ def test_find_study_matching(tmp_path: Path, peer: tuple[Dcmqrscp, list[Study]])
 
 
 @pytest.mark.parametrize("method", ["move", "get"])
-def test_retrieve_study(
-    tmp_path: Path, peer: tuple[Dcmqrscp, list[Study]], method: str
-) -> None:
+def test_retrieve_study(tmp_path: Path, peer: tuple[Dcmqrscp, list[Study]], method: str) -> None:
     """A retrieve job brings a whole study from dcmqrscp, by C-MOVE or by C-GET."""
     scp, (a, _b) = peer
     config = node_config(tmp_path, scp.our_port)
@@ -144,9 +142,7 @@ def test_retrieve_one_series_by_get(tmp_path: Path, peer: tuple[Dcmqrscp, list[S
     scp, (a, _b) = peer
     config = node_config(tmp_path, scp.our_port)
     with running_node(config):
-        job = finish(
-            config, jobs.queue_retrieve(config, scp.node, a.uid, [a.series[0].uid], "get")
-        )
+        job = finish(config, jobs.queue_retrieve(config, scp.node, a.uid, [a.series[0].uid], "get"))
     assert job.state == JobState.COMPLETED, job.error
     assert {i.sop_instance_uid for i in Instance.select()} == a.series[0].sop_uids
 

@@ -111,8 +111,15 @@ def test_progress_and_finish_only_by_owner(db) -> None:  # type: ignore[no-untyp
     _run(job.id)
     before = _job_changes(job.id)
     assert q.record_progress(
-        job.id, "node-a", total=10, completed=4, failed=1, warning=0, remaining=5,
-        last_status=0xFF00, failed_uids=["1.2.3"],
+        job.id,
+        "node-a",
+        total=10,
+        completed=4,
+        failed=1,
+        warning=0,
+        remaining=5,
+        last_status=0xFF00,
+        failed_uids=["1.2.3"],
     )
     assert not q.record_progress(
         job.id, "node-b", total=10, completed=9, failed=0, warning=0, remaining=1, last_status=0
@@ -123,12 +130,22 @@ def test_progress_and_finish_only_by_owner(db) -> None:  # type: ignore[no-untyp
     assert _job_changes(job.id) == before + 1
     assert not q.finish(job.id, "node-b", JobState.COMPLETED)
     assert q.finish(
-        job.id, "node-a", JobState.FAILED, error="boom", last_status=0xA702, completed=9,
-        failed=1, remaining=0, failed_uids=["1.2.3", "1.2.4"],
+        job.id,
+        "node-a",
+        JobState.FAILED,
+        error="boom",
+        last_status=0xA702,
+        completed=9,
+        failed=1,
+        remaining=0,
+        failed_uids=["1.2.3", "1.2.4"],
     )
     info = q.get(job.id)
     assert (info.state, info.error, info.last_status, info.completed) == (
-        JobState.FAILED, "boom", 0xA702, 9,
+        JobState.FAILED,
+        "boom",
+        0xA702,
+        9,
     )
     assert info.failed_uids == ("1.2.3", "1.2.4")
     assert info.finished_at is not None
@@ -161,7 +178,11 @@ def test_retry_requeues_failed_and_cancelled_only(db) -> None:  # type: ignore[n
     q.finish(job.id, "node-a", JobState.CANCELLED, completed=3, total=9, error="x")
     info = q.retry(job.id)
     assert (info.state, info.attempts, info.completed, info.total, info.error) == (
-        JobState.QUEUED, 1, 0, None, "",
+        JobState.QUEUED,
+        1,
+        0,
+        None,
+        "",
     )
     assert not info.cancel_requested and info.owner == ""
     with pytest.raises(q.JobError, match="queued"):

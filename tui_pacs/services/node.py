@@ -109,10 +109,13 @@ class Node:
         )
 
     def start(self) -> None:
-        """Listen, announce the node (heartbeat), settle jobs dead nodes left, run jobs."""
-        self.listener.start()
+        """Announce the node (heartbeat), settle jobs dead nodes left, listen, run jobs.
+
+        The heartbeat comes first so that whoever sees the port open also sees a live node.
+        """
         self.heartbeat.start()
         self.jobs.recover()
+        self.listener.start()
         self.jobs.start()
 
     def stop(self) -> None:
