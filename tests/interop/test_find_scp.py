@@ -366,3 +366,39 @@ def test_transfer_syntaxes(node: NodeProcess, tmp_path: Path, proposal: str) -> 
     )
     assert result.final == "Success", result.log
     assert [(r.Rows, r.Columns) for r in result.responses] == [(64, 32), (64, 32)]
+
+
+# -- extended negotiation ------------------------------------------------------------------------
+
+
+def test_relational_query_after_extended_negotiation(node: NodeProcess) -> None:
+    """A pynetdicom SCU negotiating relational queries may leave out the Study Instance UID."""
+    from pynetdicom import AE
+    from pynetdicom.pdu_primitives import SOPClassExtendedNegotiation
+    from pynetdicom.sop_class import (  # type: ignore[attr-defined]
+        StudyRootQueryRetrieveInformationModelFind as FIND,
+    )
+
+    ae = AE(ae_title="RELATIONAL")
+    ae.add_requested_context(FIND)
+    item = SOPClassExtendedNegotiation()
+    item.sop_class_uid = FIND
+    item.service_class_application_information = b"\x01\x01"
+    assoc = ae.associate("127.0.0.1", node.port, ae_title=node.ae_title, ext_neg=[item])
+    assert assoc.is_established
+    try:
+        agreed = assoc.acceptor.sop_class_extended
+        assert agreed.get(FIND) == b"\x01\x01"
+        query = Dataset()
+        query.QueryRetrieveLevel = "SERIES"
+        query.Modality = "MR"
+        query.SeriesInstanceUID = ""
+        statuses, found = [], []
+        for status, identifier in assoc.send_c_find(query, FIND):
+            statuses.append(status.Status)
+            if identifier is not None:
+                found.append(identifier.SeriesInstanceUID)
+    finally:
+        assoc.release()
+    assert statuses[-1] == 0x0000
+    assert sorted(found) == sorted([uid(2, 1), uid(3, 2)])
