@@ -477,7 +477,9 @@ class JobRunner:
         except NetworkError as exc:
             counts.last_status = exc.status if exc.status is not None else counts.last_status
             return self._interrupted(run, counts) or _Outcome(JobState.FAILED, counts, exc.message)
-        except (PacsError, FileNotFoundError, KeyError, ValueError) as exc:
+        except KeyError as exc:
+            return _Outcome(JobState.FAILED, counts, f"the job's parameters lack {exc}")
+        except (PacsError, FileNotFoundError, ValueError) as exc:
             return _Outcome(JobState.FAILED, counts, str(exc))
         except Exception as exc:
             log.exception("job %d failed unexpectedly", run.job.id)
