@@ -33,6 +33,9 @@ from tui_pacs.ui.messages import ChangesArrived, NodeStatusChanged
 from tui_pacs.ui.screens.archive import ArchiveScreen
 from tui_pacs.ui.screens.help import HelpScreen, binding_rows
 from tui_pacs.ui.screens.log import LogScreen
+from tui_pacs.ui.screens.nodes import NodesScreen
+from tui_pacs.ui.screens.remote import RemoteScreen
+from tui_pacs.ui.screens.transfers import TransfersScreen
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +50,12 @@ class ModeSpec:
     screen: Callable[[], Screen[None]]
 
 
-#: The console's top-level screens, in key order. Remote, Transfers and Nodes join this list.
+#: The console's top-level screens, in key order.
 MODE_SPECS: list[ModeSpec] = [
     ModeSpec("archive", "1", "Archive", ArchiveScreen),
+    ModeSpec("remote", "2", "Remote", RemoteScreen),
+    ModeSpec("transfers", "3", "Transfers", TransfersScreen),
+    ModeSpec("nodes", "4", "Nodes", NodesScreen),
 ]
 
 

@@ -7,7 +7,7 @@ from textual.message import Message
 from tui_pacs.model import ChangeEvent, NodeStatus
 
 
-class ChangesArrived(Message):
+class ChangesArrived(Message, bubble=False):
     """New rows in the change feed (instances stored, studies created, jobs moved ...)."""
 
     def __init__(self, events: tuple[ChangeEvent, ...]) -> None:
@@ -20,7 +20,7 @@ class ChangesArrived(Message):
         return frozenset(e.kind for e in self.events)
 
 
-class NodeStatusChanged(Message):
+class NodeStatusChanged(Message, bubble=False):
     """The node serving this archive, as its heartbeat last said (None: no node alive)."""
 
     def __init__(self, status: NodeStatus | None, hosted: bool, problem: str = "") -> None:

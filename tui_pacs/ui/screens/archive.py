@@ -15,6 +15,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.events import Resize
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import DataTable, Input, Label
 from textual.worker import get_current_worker
 
@@ -27,6 +28,7 @@ from tui_pacs.model import (
     TagNode,
 )
 from tui_pacs.services.browse import STUDY_CHANGE_KINDS
+from tui_pacs.ui.dialogs.node_picker import send_to_node
 from tui_pacs.ui.messages import ChangesArrived
 from tui_pacs.ui.screens.base import ConsoleScreen
 from tui_pacs.ui.widgets.filter_bar import FilterBar
@@ -72,6 +74,7 @@ class ArchiveScreen(ConsoleScreen):
         Binding("G", "last_page", "Last page", show=False),
         Binding("t", "toggle_tags", "Tags"),
         Binding("f", "find_tag", "Find tag"),
+        Binding("S", "send", "Send"),
         Binding("right_square_bracket", "step_instance(1)", "Next image", show=False),
         Binding("left_square_bracket", "step_instance(-1)", "Prev image", show=False),
         Binding("ctrl+r", "reload", "Reload", show=False),
@@ -134,6 +137,7 @@ class ArchiveScreen(ConsoleScreen):
         self.total: int | None = None
         self.study_uid: str | None = None
         self.series_uid: str | None = None
+        self._focus_before_tags: Widget | None = None
 
     # -- layout --------------------------------------------------------------------------------
 
@@ -414,11 +418,18 @@ class ArchiveScreen(ConsoleScreen):
         """Open (or close) the instance panel with the tag tree."""
         showing = self.has_class("-show-instance")
         show = not showing if show is None else show
+        if show == showing:
+            return
         self.set_class(show, "-show-instance")
         if show:
+            self._focus_before_tags = self.focused
             self.query_one("#tag-tree").focus()
-        else:
-            self.query_one(SeriesTable if self.series_uid else StudyTable).focus()
+            return
+        back = self._focus_before_tags
+        self._focus_before_tags = None
+        if back is None or not back.is_attached or not back.focusable:
+            back = self.query_one(StudyTable)
+        back.focus()
 
     def action_find_tag(self) -> None:
         """Search the tag tree by keyword, tag or value."""
@@ -437,6 +448,20 @@ class ArchiveScreen(ConsoleScreen):
             self.query_one(StudyTable).focus()
         else:
             self.query_one(StudyTable).focus()
+
+    # -- send ----------------------------------------------------------------------------------
+
+    def action_send(self) -> None:
+        """Send the selected study (or, from the series list, the series) to a remote node."""
+        if self.study_uid is None:
+            self.notify("No study selected", severity="warning")
+            return
+        study = self.query_one(StudyTable).get_row(self.study_uid)
+        series = self.series_uid if self.focused is self.query_one(SeriesTable) else None
+        what = f"the study of {study[0]} ({study[4]})"
+        if series is not None:
+            what = f"series {self.query_one(SeriesTable).get_row(series)[2]} of {study[0]}"
+        send_to_node(self, what=what, study_instance_uid=self.study_uid, series_instance_uid=series)
 
     # -- live arrivals -------------------------------------------------------------------------
 

@@ -150,7 +150,11 @@ class FilterBar(Horizontal):
         event.stop()
         if self._timer is not None:
             self._timer.stop()
-        self._timer = self.set_timer(self.delay, self.apply)
+            self._timer = None
+        if self.delay > 0:
+            self._timer = self.set_timer(self.delay, self.apply)
+        else:
+            self.call_later(self.apply)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         # Not stopped: the screen moves the focus to the list.
