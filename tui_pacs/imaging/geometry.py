@@ -35,7 +35,7 @@ def pixel_aspect_ratio(view: Dataset) -> float:
 
 def _ratio(value: object) -> float | None:
     try:
-        vertical, horizontal = (float(v) for v in value)  # type: ignore[union-attr]
+        vertical, horizontal = (float(v) for v in value)  # type: ignore[attr-defined]
     except (TypeError, ValueError):
         return None
     if vertical > 0 and horizontal > 0 and math.isfinite(vertical / horizontal):

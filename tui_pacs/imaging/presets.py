@@ -153,7 +153,7 @@ def file_windows(
     found = []
     for i, (c, w) in enumerate(zip(centers, widths, strict=False)):
         try:
-            center, width = float(c), float(w)
+            center, width = float(c), float(w)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             continue
         if not (math.isfinite(center) and math.isfinite(width)) or width <= 0:

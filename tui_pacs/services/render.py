@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import peewee as pw
 from PIL import Image
 from pydicom.dataset import Dataset
 
@@ -136,7 +137,7 @@ class Renderer:
         self.config = config
         self._datasets = _LRU(max_datasets, lambda _v: 1)
         self._frames = _LRU(cache_bytes, lambda v: v.nbytes)  # type: ignore[attr-defined]
-        self._db = None
+        self._db: pw.Database | None = None
 
     # -- naming images ----------------------------------------------------------------------
 
@@ -176,7 +177,7 @@ class Renderer:
             )
         return path
 
-    def _database(self) -> object:
+    def _database(self) -> pw.Database:
         if self._db is None:
             from tui_pacs.store.db import use_database
 
