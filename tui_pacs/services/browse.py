@@ -10,15 +10,9 @@ from __future__ import annotations
 import logging
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import peewee as pw
-from pydicom import dcmread
-from pydicom.datadict import dictionary_description, dictionary_VR, keyword_for_tag
-from pydicom.dataelem import DataElement, RawDataElement
-from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
-from pydicom.tag import BaseTag, Tag
-from pydicom.uid import UID
 
 from tui_pacs.config import Config
 from tui_pacs.errors import DatasetError, StoreError
@@ -34,6 +28,14 @@ from tui_pacs.model import (
 )
 from tui_pacs.store import browse as store
 from tui_pacs.store.db import thread_connection, use_database
+
+if TYPE_CHECKING:
+    from pydicom.dataelem import DataElement
+    from pydicom.dataset import Dataset
+    from pydicom.tag import BaseTag
+
+# pydicom is imported where an instance is read, not here: the console starts faster without it
+# (it draws the study list first; the tag tree comes later, in a worker).
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +113,9 @@ class Browser:
             StoreError: The instance is not in the index or its file is missing.
             DatasetError: The file cannot be parsed.
         """
+        from pydicom import dcmread
+        from pydicom.errors import InvalidDicomError
+
         with thread_connection(self.db):
             rel = store.instance_path(sop_instance_uid)
         if rel is None:
@@ -153,6 +158,8 @@ def _binary_text(length: int | None) -> str:
 
 
 def _value_text(elem: DataElement) -> str:
+    from pydicom.uid import UID
+
     vr = str(elem.VR)
     try:
         value = elem.value
@@ -178,6 +185,9 @@ def _value_text(elem: DataElement) -> str:
 
 def _raw_binary(ds: Dataset, tag: BaseTag) -> TagNode | None:
     """A binary element not yet decoded (pixel data ...) described without reading its value."""
+    from pydicom.datadict import dictionary_description, dictionary_VR, keyword_for_tag
+    from pydicom.dataelem import RawDataElement
+
     raw = ds.get_item(tag)
     if not isinstance(raw, RawDataElement):
         return None
@@ -244,6 +254,8 @@ def search_tags(nodes: list[TagNode] | tuple[TagNode, ...], text: str) -> list[T
     (so the path to every match stays visible). Case does not matter; a DICOM keyword from the
     dictionary (``PatientName``) also matches its tag.
     """
+    from pydicom.tag import Tag
+
     query = text.strip()
     if not query:
         return list(nodes)

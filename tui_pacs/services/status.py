@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from tui_pacs.config import Config
 from tui_pacs.errors import NetworkError
 from tui_pacs.model import NodeStatus
 from tui_pacs.services.heartbeat import alive_nodes
-from tui_pacs.services.node import Node
 from tui_pacs.store.db import thread_connection, use_database
+
+if TYPE_CHECKING:
+    # Imported when a node is started: the network stack is not needed to draw the console.
+    from tui_pacs.services.node import Node
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +32,8 @@ def start_node(config: Config) -> Node:
     Raises:
         NetworkError: The listening port cannot be bound (another program uses it ...).
     """
+    from tui_pacs.services.node import Node
+
     try:
         node = Node(config)
     except OSError as exc:

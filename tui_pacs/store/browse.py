@@ -22,7 +22,6 @@ from tui_pacs.model import (
     StudySummary,
 )
 from tui_pacs.store.db import is_sqlite
-from tui_pacs.store.header import norm_text
 from tui_pacs.store.models import Change, Instance, Patient, Series, Study
 
 #: Sort columns (besides the study row id that ends every key) for each StudySort.
@@ -53,6 +52,15 @@ _SUMMARY_FIELDS = (
     Study.number_of_study_related_series,
     Study.number_of_study_related_instances,
 )
+
+
+def norm_text(value: str) -> str:
+    """The case-folded form the index keeps in ``*_norm`` columns (as store.header writes it).
+
+    Not imported from store.header, which loads pydicom: the console draws its first page
+    without it.
+    """
+    return value.casefold()
 
 
 def _glob_escape(text: str) -> str:

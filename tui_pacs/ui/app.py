@@ -8,11 +8,13 @@ errors in the one error dialog.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING, cast
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -22,8 +24,6 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from tui_pacs.errors import PacsError
-from tui_pacs.services.demo import archive_is_empty, fill_demo
-from tui_pacs.services.node import Node
 from tui_pacs.services.status import ensure_node, node_status
 from tui_pacs.ui.context import ConsoleContext
 from tui_pacs.ui.dialogs.confirm import ConfirmDialog
@@ -33,9 +33,9 @@ from tui_pacs.ui.messages import ChangesArrived, NodeStatusChanged
 from tui_pacs.ui.screens.archive import ArchiveScreen
 from tui_pacs.ui.screens.help import HelpScreen, binding_rows
 from tui_pacs.ui.screens.log import LogScreen
-from tui_pacs.ui.screens.nodes import NodesScreen
-from tui_pacs.ui.screens.remote import RemoteScreen
-from tui_pacs.ui.screens.transfers import TransfersScreen
+
+if TYPE_CHECKING:
+    from tui_pacs.services.node import Node
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +48,40 @@ class ModeSpec:
     key: str
     title: str
     screen: Callable[[], Screen[None]]
+    #: Module to import ahead of the first switch (the console imports it after start-up).
+    module: str = ""
+
+
+def lazy_screen(module: str, name: str) -> Callable[[], Screen[None]]:
+    """A screen factory that imports its module on first use.
+
+    The screens besides the archive pull in the network stack (pynetdicom, pydicom); importing
+    them later keeps the console's start-up short.
+    """
+
+    def build() -> Screen[None]:
+        return cast(Screen[None], getattr(importlib.import_module(module), name)())
+
+    return build
 
 
 #: The console's top-level screens, in key order.
 MODE_SPECS: list[ModeSpec] = [
     ModeSpec("archive", "1", "Archive", ArchiveScreen),
-    ModeSpec("remote", "2", "Remote", RemoteScreen),
-    ModeSpec("transfers", "3", "Transfers", TransfersScreen),
-    ModeSpec("nodes", "4", "Nodes", NodesScreen),
-]
+    ModeSpec(
+        "remote", "2", "Remote", lazy_screen("tui_pacs.ui.screens.remote", "RemoteScreen"),
+        "tui_pacs.ui.screens.remote",
+    ),
+    ModeSpec(
+        "transfers", "3", "Transfers",
+        lazy_screen("tui_pacs.ui.screens.transfers", "TransfersScreen"),
+        "tui_pacs.ui.screens.transfers",
+    ),
+    ModeSpec(
+        "nodes", "4", "Nodes", lazy_screen("tui_pacs.ui.screens.nodes", "NodesScreen"),
+        "tui_pacs.ui.screens.nodes",
+    ),
+]  # fmt: skip
 
 
 class PacsApp(App[None]):
@@ -116,7 +141,13 @@ class PacsApp(App[None]):
             self.post_message(NodeStatusChanged(status, hosted is not None))
         else:
             self.post_message(NodeStatusChanged(node_status(config), False))
+        # Import the other screens now, off the UI thread, so the first switch is instant.
+        for spec in MODE_SPECS:
+            if spec.module:
+                importlib.import_module(spec.module)
         if self.context.demo:
+            from tui_pacs.services.demo import archive_is_empty, fill_demo
+
             if archive_is_empty(config):
                 self.call_from_thread(
                     self.notify, "Filling the archive with demo studies…", title="Demo"

@@ -28,7 +28,6 @@ from tui_pacs.model import (
     TagNode,
 )
 from tui_pacs.services.browse import STUDY_CHANGE_KINDS
-from tui_pacs.ui.dialogs.node_picker import send_to_node
 from tui_pacs.ui.messages import ChangesArrived
 from tui_pacs.ui.screens.base import ConsoleScreen
 from tui_pacs.ui.widgets.filter_bar import FilterBar
@@ -461,6 +460,9 @@ class ArchiveScreen(ConsoleScreen):
         what = f"the study of {study[0]} ({study[4]})"
         if series is not None:
             what = f"series {self.query_one(SeriesTable).get_row(series)[2]} of {study[0]}"
+        # Imported here: the send dialog pulls in the network stack, which start-up does without.
+        from tui_pacs.ui.dialogs.node_picker import send_to_node
+
         send_to_node(self, what=what, study_instance_uid=self.study_uid, series_instance_uid=series)
 
     # -- live arrivals -------------------------------------------------------------------------
