@@ -11,7 +11,10 @@ from click.testing import CliRunner, Result
 from PIL import Image
 
 from tests.imaging.synthetic import bundled, linear, raw_le, read
+from tests.store.synthetic import open_ingestor
 from tui_pacs.cli import main
+from tui_pacs.config import Config
+from tui_pacs.services.importer import import_paths
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -96,3 +99,28 @@ def test_view_never_loads_textual(tmp_path: Path) -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_archived_instance_by_uid(sqlite_config: Config, tmp_path: Path) -> None:
+    """`view SOP_INSTANCE_UID --output` finds the archived file through the configured index."""
+    with open_ingestor(sqlite_config) as ing:
+        assert import_paths(ing, [bundled("MR_small.dcm")]).imported == 1
+    cfg = tmp_path / "tui-pacs.toml"
+    cfg.write_text(
+        f'[storage]\npath = "{sqlite_config.storage_path}"\n'
+        f'database_url = "{sqlite_config.database_url}"\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "mr.png"
+    uid = read("MR_small.dcm").SOPInstanceUID
+    result = CliRunner().invoke(
+        main, ["--config", str(cfg), "view", uid, "--output", str(out)], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    stored = raw_le(read("MR_small.dcm"), "i2").reshape(64, 64)
+    np.testing.assert_array_equal(np.asarray(Image.open(out)), linear(stored, 600, 1600))
+    result = CliRunner().invoke(
+        main, ["--config", str(cfg), "view", "1.2.3.4", "--output", str(out)]
+    )
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Not found: instance 1.2.3.4 is not in the archive")
