@@ -142,6 +142,7 @@ def test_long_uid_lists_are_chunked(config: Config, holdings: Holdings, db: pw.D
     assert sorted(uids(found)) == sorted(wanted)
 
 
+@pytest.mark.filterwarnings("ignore:Invalid value for VR")  # deliberately bad values
 @pytest.mark.parametrize(
     ("model", "keys", "message"),
     [
@@ -164,6 +165,7 @@ def test_invalid_identifiers(model: InformationModel, keys: dict[str, str], mess
         parse_identifier(identifier(**keys), model)
 
 
+@pytest.mark.filterwarnings("ignore:Invalid value for VR")  # deliberately bad values
 def test_identifier_values_are_cleaned() -> None:
     """Padding is not significant, the level is case-folded and repeated UIDs count once."""
     keys = parse_identifier(
