@@ -365,7 +365,9 @@ class ArchiveScreen(ConsoleScreen):
         """Put the cursor in the patient name filter."""
         if self.has_class("-show-instance"):
             self.action_toggle_tags(show=False)
-        self.query_one("#filter-name").focus()
+        # At once, not after the queued events (as focus() does): the keys typed right after
+        # the slash belong in the field.
+        self.set_focus(self.query_one("#filter-name"))
 
     def action_clear_filter(self) -> None:
         """Empty every filter field."""

@@ -110,4 +110,5 @@ class InstancePanel(Vertical):
 
     def focus_search(self) -> None:
         """Put the cursor in the tag search box."""
-        self.query_one("#tag-search", Input).focus()
+        # At once (focus() waits for the queued events): the next keys typed are the search.
+        self.screen.set_focus(self.query_one("#tag-search", Input))
