@@ -33,12 +33,13 @@ from tui_pacs.net.scp import StoreCallable
 from tui_pacs.services.remote import collect_files
 from tui_pacs.store import heartbeat as store_heartbeat
 from tui_pacs.store import jobs as store_jobs
-from tui_pacs.store.db import use_database
-from tui_pacs.store.jobs import JobError
+from tui_pacs.store.db import thread_connection, use_database
+from tui_pacs.store.jobs import CHANGE_KIND, JobError
 
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "CHANGE_KIND",
     "JobError",
     "JobRunner",
     "cancel_job",
@@ -117,21 +118,21 @@ def queue_retrieve(
     method = method or node.retrieve_method
     if method not in ("move", "get"):
         raise PacsError(f"retrieve method {method!r}; allowed: move, get", "Retrieve")
-    _db(config)
     what = f"series {', '.join(series_instance_uids)}" if series_instance_uids else "study"
-    job = store_jobs.enqueue(
-        JobKind.RETRIEVE.value,
-        {
-            "node": node_params(node),
-            "method": method,
-            "root": "study",
-            "study_uid": study_instance_uid,
-            "series_uids": list(series_instance_uids),
-        },
-        node_name=node.name,
-        description=f"retrieve {what} of {study_instance_uid} from {node.name} "
-        f"(C-{method.upper()})",
-    )
+    with thread_connection(_db(config)):
+        job = store_jobs.enqueue(
+            JobKind.RETRIEVE.value,
+            {
+                "node": node_params(node),
+                "method": method,
+                "root": "study",
+                "study_uid": study_instance_uid,
+                "series_uids": list(series_instance_uids),
+            },
+            node_name=node.name,
+            description=f"retrieve {what} of {study_instance_uid} from {node.name} "
+            f"(C-{method.upper()})",
+        )
     _wake_local_runners()
     return job
 
@@ -154,52 +155,52 @@ def queue_send(
     collect_files(abs_paths)  # fail now, not in the node, for a typo
     if not abs_paths and not study_instance_uids and not series_instance_uids:
         raise PacsError("name files, folders, studies or series to send", "Send")
-    _db(config)
     if abs_paths:
         what = abs_paths[0] if len(abs_paths) == 1 else f"{len(abs_paths)} paths"
     elif study_instance_uids:
         what = f"study {', '.join(study_instance_uids)}"
     else:
         what = f"series {', '.join(series_instance_uids)}"
-    job = store_jobs.enqueue(
-        JobKind.SEND.value,
-        {
-            "node": node_params(node),
-            "paths": abs_paths,
-            "study_uids": list(study_instance_uids),
-            "series_uids": list(series_instance_uids),
-        },
-        node_name=node.name,
-        description=f"send {what} to {node.name}",
-    )
+    with thread_connection(_db(config)):
+        job = store_jobs.enqueue(
+            JobKind.SEND.value,
+            {
+                "node": node_params(node),
+                "paths": abs_paths,
+                "study_uids": list(study_instance_uids),
+                "series_uids": list(series_instance_uids),
+            },
+            node_name=node.name,
+            description=f"send {what} to {node.name}",
+        )
     _wake_local_runners()
     return job
 
 
 def get_job(config: Config, job_id: int) -> JobInfo:
     """One job by id (raises JobError when unknown)."""
-    _db(config)
-    return store_jobs.get(job_id)
+    with thread_connection(_db(config)):
+        return store_jobs.get(job_id)
 
 
 def list_jobs(
     config: Config, states: Collection[JobState] | None = None, limit: int = 50
 ) -> list[JobInfo]:
-    """Most recent jobs first."""
-    _db(config)
-    return store_jobs.list_jobs(states, limit)
+    """Most recent jobs first (a snapshot each; safe to call from any thread)."""
+    with thread_connection(_db(config)):
+        return store_jobs.list_jobs(states, limit)
 
 
 def cancel_job(config: Config, job_id: int) -> JobState:
     """Cancel a job (at once if queued; the runner stops a running one within a second)."""
-    _db(config)
-    return store_jobs.request_cancel(job_id)
+    with thread_connection(_db(config)):
+        return store_jobs.request_cancel(job_id)
 
 
 def retry_job(config: Config, job_id: int) -> JobInfo:
     """Queue a failed or cancelled job again."""
-    _db(config)
-    job = store_jobs.retry(job_id)
+    with thread_connection(_db(config)):
+        job = store_jobs.retry(job_id)
     _wake_local_runners()
     return job
 

@@ -135,6 +135,59 @@ def validate_node(node: RemoteNode) -> RemoteNode:
     return replace(checked, source=node.source, last_echo=node.last_echo)
 
 
+#: A valid node; :func:`field_errors` checks one field at a time by putting it into this one.
+_PROBE = RemoteNode(name="probe", ae_title="PROBE", host="localhost", port=104)
+
+
+def field_errors(
+    *,
+    name: str,
+    ae_title: str,
+    host: str,
+    port: str | int,
+    description: str = "",
+    allowed_services: Iterable[DimseService] = ALL_SERVICES,
+    retrieve_method: str = "move",
+) -> dict[str, str]:
+    """Every invalid field of a node being edited in a form, with what is wrong with it.
+
+    Each field is checked by :func:`validate_node` on its own (in an otherwise valid node), so
+    a form can show all its errors at once, each beside its field.
+
+    Returns:
+        ``{field: message}``; empty when the node is valid.
+    """
+    errors: dict[str, str] = {}
+    port_value: object = port
+    if isinstance(port, str):
+        try:
+            port_value = int(port.strip())
+        except ValueError:
+            errors["port"] = f"{port.strip()!r} is not a port number (1-65535)"
+    values: dict[str, object] = {
+        "name": name,
+        "ae_title": ae_title,
+        "host": host,
+        "description": description,
+        "allowed_services": frozenset(allowed_services),
+        "retrieve_method": retrieve_method,
+    }
+    if "port" not in errors:
+        values["port"] = port_value
+    for field, value in values.items():
+        probe = replace(_PROBE, **{field: value})  # type: ignore[arg-type]
+        try:
+            validate_node(probe)
+        except InvalidNodeError as exc:
+            # Messages read "node 'NAME'.field: what is wrong": keep what is wrong.
+            message, mark = exc.message, f".{field}: "
+            at = message.find(mark)
+            if message.startswith("node") and at >= 0:
+                message = message[at + len(mark) :]
+            errors[field] = message
+    return errors
+
+
 def _row_to_node(row: RemoteNodeRow) -> RemoteNode:
     services = frozenset(
         DimseService(s) for s in (row.allowed_services or "").split(",") if s in _SERVICE_VALUES

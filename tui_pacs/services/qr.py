@@ -15,7 +15,7 @@ from pydicom.multival import MultiValue
 
 from tui_pacs.config import Config
 from tui_pacs.errors import PacsError
-from tui_pacs.model import RemoteNode
+from tui_pacs.model import RemoteNode, SeriesSummary, StudyFilter, StudySummary
 from tui_pacs.net import qr_scu
 
 LEVELS = ("PATIENT", "STUDY", "SERIES", "IMAGE")
@@ -202,3 +202,120 @@ def find(
         config.ae_title, node, identifier, root=root, should_stop=should_stop
     ):
         yield flatten(result)
+
+
+# --- what the console's remote screen asks -----------------------------------------------------
+
+_WILDCARDS = frozenset("*?")
+
+
+def _prefix(value: str) -> str:
+    """``value`` as a prefix match (``SMITH`` -> ``SMITH*``) unless it already holds wildcards."""
+    value = value.strip()
+    if not value or _WILDCARDS & set(value):
+        return value
+    return value + "*"
+
+
+def study_query(flt: StudyFilter) -> FindQuery:
+    """The study-level C-FIND for a filter of the console's filter bar.
+
+    Text fields match as a prefix, as they do in the local archive (``*`` and ``?`` keep their
+    C-FIND meaning); the date range becomes a DA range; the modality matches ModalitiesInStudy.
+    """
+    if flt.study_date_from or flt.study_date_to:
+        if flt.study_date_from == flt.study_date_to:
+            study_date = flt.study_date_from
+        else:
+            study_date = f"{flt.study_date_from}-{flt.study_date_to}"
+    else:
+        study_date = ""
+    return FindQuery(
+        level="STUDY",
+        root="study",
+        patient_name=_prefix(flt.patient_name),
+        patient_id=_prefix(flt.patient_id),
+        accession_number=_prefix(flt.accession_number),
+        study_date=study_date,
+        modality=flt.modality.strip(),
+    )
+
+
+def _count(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return 0
+
+
+def _number(text: str) -> int | None:
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def study_summary(row: dict[str, str]) -> StudySummary:
+    """A study-level C-FIND result as the console's study list shows it (0: count not given)."""
+    return StudySummary(
+        study_instance_uid=row.get("StudyInstanceUID", ""),
+        patient_id=row.get("PatientID", ""),
+        patient_name=row.get("PatientName", ""),
+        patient_birth_date=row.get("PatientBirthDate", ""),
+        patient_sex=row.get("PatientSex", ""),
+        study_date=row.get("StudyDate", ""),
+        study_time=row.get("StudyTime", ""),
+        accession_number=row.get("AccessionNumber", ""),
+        study_description=row.get("StudyDescription", ""),
+        referring_physician_name=row.get("ReferringPhysicianName", ""),
+        modalities_in_study=tuple(m for m in row.get("ModalitiesInStudy", "").split("\\") if m),
+        number_of_study_related_series=_count(row.get("NumberOfStudyRelatedSeries", "")),
+        number_of_study_related_instances=_count(row.get("NumberOfStudyRelatedInstances", "")),
+    )
+
+
+def series_summary(row: dict[str, str], study_instance_uid: str) -> SeriesSummary:
+    """A series-level C-FIND result as the console's series list shows it."""
+    return SeriesSummary(
+        series_instance_uid=row.get("SeriesInstanceUID", ""),
+        study_instance_uid=row.get("StudyInstanceUID", "") or study_instance_uid,
+        modality=row.get("Modality", ""),
+        series_number=_number(row.get("SeriesNumber", "")),
+        series_description=row.get("SeriesDescription", ""),
+        body_part_examined=row.get("BodyPartExamined", ""),
+        series_date=row.get("SeriesDate", ""),
+        series_time=row.get("SeriesTime", ""),
+        number_of_series_related_instances=_count(
+            row.get("NumberOfSeriesRelatedInstances", "")
+        ),
+    )
+
+
+def find_studies(
+    config: Config,
+    node: RemoteNode,
+    query: FindQuery,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> Iterator[StudySummary]:
+    """Study-level C-FIND on ``node``; yields each matching study (without a Study UID: skipped)."""
+    for row in find(config, node, query, should_stop):
+        summary = study_summary(row)
+        if summary.study_instance_uid:
+            yield summary
+
+
+def find_series(
+    config: Config,
+    node: RemoteNode,
+    study_instance_uid: str,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> list[SeriesSummary]:
+    """The series of a study on ``node`` (series-level C-FIND), by series number."""
+    query = FindQuery(level="SERIES", root="study", study_instance_uid=study_instance_uid)
+    series = [
+        series_summary(row, study_instance_uid)
+        for row in find(config, node, query, should_stop)
+        if row.get("SeriesInstanceUID")
+    ]
+    series.sort(key=lambda s: (s.series_number is None, s.series_number or 0))
+    return series

@@ -48,15 +48,14 @@ class ModeSpec:
     key: str
     title: str
     screen: Callable[[], Screen[None]]
-    #: Module to import ahead of the first switch (the console imports it after start-up).
-    module: str = ""
 
 
 def lazy_screen(module: str, name: str) -> Callable[[], Screen[None]]:
     """A screen factory that imports its module on first use.
 
     The screens besides the archive pull in the network stack (pynetdicom, pydicom); importing
-    them later keeps the console's start-up short.
+    them on first use keeps the console's start-up short. (Importing them ahead in a thread
+    was tried: it holds the GIL long enough to stall the UI for 0.3 s at a time.)
     """
 
     def build() -> Screen[None]:
@@ -68,19 +67,12 @@ def lazy_screen(module: str, name: str) -> Callable[[], Screen[None]]:
 #: The console's top-level screens, in key order.
 MODE_SPECS: list[ModeSpec] = [
     ModeSpec("archive", "1", "Archive", ArchiveScreen),
-    ModeSpec(
-        "remote", "2", "Remote", lazy_screen("tui_pacs.ui.screens.remote", "RemoteScreen"),
-        "tui_pacs.ui.screens.remote",
-    ),
+    ModeSpec("remote", "2", "Remote", lazy_screen("tui_pacs.ui.screens.remote", "RemoteScreen")),
     ModeSpec(
         "transfers", "3", "Transfers",
         lazy_screen("tui_pacs.ui.screens.transfers", "TransfersScreen"),
-        "tui_pacs.ui.screens.transfers",
     ),
-    ModeSpec(
-        "nodes", "4", "Nodes", lazy_screen("tui_pacs.ui.screens.nodes", "NodesScreen"),
-        "tui_pacs.ui.screens.nodes",
-    ),
+    ModeSpec("nodes", "4", "Nodes", lazy_screen("tui_pacs.ui.screens.nodes", "NodesScreen")),
 ]  # fmt: skip
 
 
@@ -141,10 +133,6 @@ class PacsApp(App[None]):
             self.post_message(NodeStatusChanged(status, hosted is not None))
         else:
             self.post_message(NodeStatusChanged(node_status(config), False))
-        # Import the other screens now, off the UI thread, so the first switch is instant.
-        for spec in MODE_SPECS:
-            if spec.module:
-                importlib.import_module(spec.module)
         if self.context.demo:
             from tui_pacs.services.demo import archive_is_empty, fill_demo
 

@@ -28,9 +28,9 @@ from tui_pacs.services.nodes import DuplicateNodeError, NodeRegistryError, field
 #: (field, label, placeholder) of the text fields, in order.
 TEXT_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("name", "Name", "how you call it, e.g. hospital-pacs"),
-    ("ae_title", "AE title", "1-16 characters, e.g. HOSP_PACS"),
+    ("ae_title", "AE title", "e.g. HOSP_PACS"),
     ("host", "Host", "name or address"),
-    ("port", "Port", "1-65535, often 104 or 11112"),
+    ("port", "Port", "e.g. 104"),
     ("description", "Description", "optional"),
 )
 METHODS = [("C-MOVE (to this node)", "move"), ("C-GET", "get")]
@@ -69,7 +69,7 @@ class NodeFormDialog(ModalScreen[RemoteNode | None]):
     NodeFormDialog #field-retrieve_method { width: 26; }
     NodeFormDialog #form-note { color: $text-muted; margin-top: 1; }
     NodeFormDialog #form-buttons { height: auto; align-horizontal: right; margin-top: 1; }
-    NodeFormDialog #form-buttons Button { margin-left: 1; }
+    NodeFormDialog #form-buttons Button { margin-left: 2; }
     """
 
     BINDINGS = [
@@ -147,10 +147,10 @@ class NodeFormDialog(ModalScreen[RemoteNode | None]):
                 )
             with Horizontal(id="form-buttons"):
                 if self.read_only:
-                    yield Button("Close", id="cancel")
+                    yield Button("Close", id="cancel", compact=True)
                 else:
-                    yield Button("Cancel", id="cancel")
-                    yield Button("Save", variant="primary", id="save")
+                    yield Button("Cancel", id="cancel", compact=True)
+                    yield Button("Save", variant="primary", id="save", compact=True)
 
     def on_mount(self) -> None:
         if self.read_only:

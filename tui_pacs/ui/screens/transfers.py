@@ -135,7 +135,7 @@ class TransfersScreen(ConsoleScreen):
             return
         now = self.context.now()
         head = state_text(job)
-        head.append(f"  job {job.id} · {job.kind} · {job.node_name}", style="bold")
+        head.append(f"  ·  job {job.id} · {job.kind} · {job.node_name}", style="bold")
         if job.attempts:
             head.append(f" · attempt {job.attempts + 1}")
         head.append("\n")

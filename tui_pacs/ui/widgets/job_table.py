@@ -21,9 +21,10 @@ STATE_STYLES = {
     JobState.CANCELLED: "magenta",
 }
 #: Cells of the bar in the list.
-BAR_WIDTH = 12
+BAR_WIDTH = 10
 
-#: (column key, header, width)
+#: (column key, header, width). Numbers are right-aligned by padding: this DataTable ignores the
+#: justification of a cell's Text.
 COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("id", "#", 4),
     ("state", "State", 9),
@@ -31,7 +32,7 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("done", "Done", 9),
     ("rate", "Rate", 8),
     ("kind", "Kind", 8),
-    ("node", "Node", 12),
+    ("node", "Node", 10),
     ("status", "Status", 6),
     ("queued", "Queued", 14),
 )
@@ -48,8 +49,6 @@ def job_fraction(job: JobInfo) -> float | None:
         return 1.0
     if job.total:
         return min(1.0, job_done(job) / job.total)
-    if job.total == 0 and job.state.finished:
-        return 1.0
     return None
 
 
@@ -105,7 +104,9 @@ def progress_bar(job: JobInfo, width: int = BAR_WIDTH, percent: bool = True) -> 
 def state_text(job: JobInfo) -> Text:
     """The state, coloured; a running job with a cancel pending says so."""
     label = "cancelling" if job.cancel_requested and job.state == JobState.RUNNING else job.state
-    return Text(str(label), style=STATE_STYLES.get(job.state, ""))
+    text = Text()
+    text.append(str(label), style=STATE_STYLES.get(job.state, ""))
+    return text
 
 
 def sub_operations(job: JobInfo) -> str:
@@ -129,11 +130,11 @@ def status_line(job: JobInfo) -> str:
 def row_cells(job: JobInfo, when: str) -> list[str | Text]:
     """The cells of one job's row (``when``: the queued time as shown)."""
     return [
-        Text(str(job.id), justify="right"),
+        str(job.id).rjust(4),
         state_text(job),
         progress_bar(job),
-        Text(format_counts(job), justify="right"),
-        Text(format_rate(job_rate(job)), justify="right"),
+        format_counts(job).rjust(9),
+        format_rate(job_rate(job)).rjust(8),
         job.kind,
         Text(job.node_name, overflow="ellipsis", no_wrap=True),
         format_status(job.last_status),

@@ -15,9 +15,9 @@ from tui_pacs.ui.widgets.status_bar import describe_age
 #: (column key, header, width)
 COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("name", "Name", 14),
-    ("echo", "Last echo", 16),
+    ("echo", "Last echo", 14),
     ("ae_title", "AE title", 16),
-    ("address", "Address", 21),
+    ("address", "Address", 18),
     ("services", "Services", 9),
     ("method", "Retrieve", 8),
     ("source", "Source", 6),

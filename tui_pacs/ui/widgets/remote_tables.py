@@ -114,7 +114,7 @@ class RemoteStudyTable(MarkedTable):
             "/".join(study.modalities_in_study),
             Text(study.study_description, overflow="ellipsis", no_wrap=True),
             study.accession_number,
-            Text(counts, justify="right"),
+            counts.rjust(8),
         ]
 
 
@@ -144,9 +144,9 @@ class RemoteSeriesTable(MarkedTable):
         number = "" if s.series_number is None else str(s.series_number)
         images = str(s.number_of_series_related_instances or "")
         return [
-            Text(number, justify="right"),
+            number.rjust(4),
             s.modality,
             Text(s.series_description, overflow="ellipsis", no_wrap=True),
-            Text(images, justify="right"),
+            images.rjust(5),
             format_date(s.series_date, s.series_time),
         ]
