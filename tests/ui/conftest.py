@@ -98,6 +98,7 @@ def make_app(config: Config, **overrides: Any) -> PacsApp:
         "status_poll": 0,
         "now": lambda: NOW,
         "filter_delay": 0.0,
+        "detail_delay": 0.0,
     }
     options.update(overrides)
     return create_app(config, **options)

@@ -28,6 +28,7 @@ def create_app(
     status_poll: float = 2.0,
     page_size: int = 100,
     filter_delay: float = 0.15,
+    detail_delay: float = 0.12,
 ) -> PacsApp:
     """Build the console for ``config``.
 
@@ -40,6 +41,7 @@ def create_app(
         status_poll: Seconds between heartbeat reads (0: only when asked).
         page_size: Studies per page.
         filter_delay: Typing pause before a text filter applies.
+        detail_delay: Cursor rest on a series before its tags are read.
     """
     context = ConsoleContext(
         config=config,
@@ -50,6 +52,7 @@ def create_app(
         status_poll=status_poll,
         page_size=page_size,
         filter_delay=filter_delay,
+        detail_delay=detail_delay,
     )
     if now is not None:
         context.now = now

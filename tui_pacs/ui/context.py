@@ -28,6 +28,7 @@ class ConsoleContext:
         status_poll: Seconds between two reads of the node heartbeat (0: only when asked).
         page_size: Studies per page of the study list.
         filter_delay: Seconds of typing pause before a text filter is applied.
+        detail_delay: Seconds the cursor must rest on a series before its tags are read.
     """
 
     config: Config
@@ -39,6 +40,7 @@ class ConsoleContext:
     status_poll: float = 2.0
     page_size: int = 100
     filter_delay: float = 0.15
+    detail_delay: float = 0.12
 
     def today(self) -> date:
         """Today's date by the console's clock."""

@@ -15,6 +15,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.events import Resize
 from textual.message import Message
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Label
 from textual.worker import get_current_worker
@@ -137,6 +138,9 @@ class ArchiveScreen(ConsoleScreen):
         self.study_uid: str | None = None
         self.series_uid: str | None = None
         self._focus_before_tags: Widget | None = None
+        #: Series whose instances the panel holds (or is loading).
+        self._instances_of: str | None = None
+        self._detail_timer: Timer | None = None
 
     # -- layout --------------------------------------------------------------------------------
 
@@ -161,6 +165,8 @@ class ArchiveScreen(ConsoleScreen):
 
     def _narrow(self, width: int) -> None:
         self.set_class(width < NARROW, "-narrow")
+        if self.is_mounted:
+            self._load_instances_soon()
 
     # -- workers -------------------------------------------------------------------------------
 
@@ -313,10 +319,41 @@ class ArchiveScreen(ConsoleScreen):
         self.series_uid = uid
         panel = self.query_one(InstancePanel)
         panel.instances = []
+        self._instances_of = None
         if uid is None:
             panel.show_instances([])
             return
-        self.load_instances(uid)
+        self._load_instances_soon()
+
+    @property
+    def panel_visible(self) -> bool:
+        """The instance panel is on screen (always when wide; when opened when narrow)."""
+        return not self.has_class("-narrow") or self.has_class("-show-instance")
+
+    def _load_instances_soon(self) -> None:
+        """Load the instances (and the tags) of the series once the cursor rests on it.
+
+        Each load reads a file from the archive: while the cursor runs down the study list,
+        and while the panel is hidden, none is read.
+        """
+        if self._detail_timer is not None:
+            self._detail_timer.stop()
+            self._detail_timer = None
+        if not self.panel_visible or self.series_uid is None:
+            return
+        if self.series_uid == self._instances_of:
+            return
+        delay = self.context.detail_delay
+        if delay > 0:
+            self._detail_timer = self.set_timer(delay, self._load_instances_now)
+        else:
+            self._load_instances_now()
+
+    def _load_instances_now(self) -> None:
+        self._detail_timer = None
+        if self.series_uid is not None and self.series_uid != self._instances_of:
+            self._instances_of = self.series_uid
+            self.load_instances(self.series_uid)
 
     @on(DataTable.RowHighlighted, "#studies")
     def _study_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -423,6 +460,7 @@ class ArchiveScreen(ConsoleScreen):
             return
         self.set_class(show, "-show-instance")
         if show:
+            self._load_instances_soon()
             self._focus_before_tags = self.focused
             self.query_one("#tag-tree").focus()
             return
@@ -475,7 +513,7 @@ class ArchiveScreen(ConsoleScreen):
         self.load_page(self.request, cursor="keep", reason="changes")
         if self.study_uid is not None:
             self.load_series(self.study_uid)
-        if self.series_uid is not None:
+        if self.series_uid is not None and self.series_uid == self._instances_of:
             self.load_instances(self.series_uid)
 
     @on(Input.Submitted, "#filter-bar Input")
