@@ -98,7 +98,7 @@ class Ingestor:
         transfer_syntax = validate_uid(request.transfer_syntax_uid, "Transfer Syntax UID")
         header = file_header(sop_class, sop_instance, transfer_syntax)
         raw = request.dataset
-        ds = parse_dataset(header + raw)
+        ds = parse_dataset(header + raw, skip_large_values=True)
         record = record_from_dataset(ds, sop_class, sop_instance)
         temp = self.archive.write_temp([header, raw])
         result = self.writer.submit(

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import zlib
+from collections.abc import Iterator
 from typing import Any
 
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
 from tui_pacs.errors import DatasetError, DatasetMismatchError
@@ -17,7 +21,40 @@ def norm_text(value: str) -> str:
     return value.casefold()
 
 
+#: VRs of the default repertoire (PS3.5 6.1.2.3) that pydicom decodes as Latin-1 whatever the
+#: character set and hands back as the text itself (no number or name parsing): their index
+#: text is taken straight from the bytes, which costs a tenth of a pydicom conversion.
+_PLAIN_TEXT_VRS = frozenset({"UI", "CS", "DA", "TM", "AS"})
+
+
+@functools.cache
+def _plain_text_tag(keyword: str) -> tuple[int, str] | None:
+    tag = tag_for_keyword(keyword)
+    if tag is None:
+        return None
+    vr = dictionary_VR(tag)
+    return (tag, vr) if vr in _PLAIN_TEXT_VRS else None
+
+
+def _plain_text(ds: Dataset, keyword: str) -> str | None:
+    """The text of a not yet converted plain-text element, or None to let pydicom convert it."""
+    plain = _plain_text_tag(keyword)
+    if plain is None:
+        return None
+    elem = ds.get_item(plain[0], keep_deferred=True)
+    if elem is None:
+        return ""
+    if not isinstance(elem, RawDataElement) or elem.value is None:
+        return None
+    if elem.VR is not None and elem.VR != plain[1]:  # e.g. sent as UN: pydicom knows best
+        return None
+    return bytes(elem.value).decode("latin-1")
+
+
 def _text(ds: Dataset, keyword: str, limit: int = 324) -> str:
+    plain = _plain_text(ds, keyword)
+    if plain is not None:
+        return plain.replace("\0", "").strip()[:limit]
     try:
         value: Any = ds.get(keyword)
     except Exception:  # a malformed value must not stop indexing the rest
@@ -125,13 +162,27 @@ def record_from_dataset(
 
 
 _WARNINGS_THAT_MEAN_TRUNCATED = ("End of file reached", "Unexpected end of file", "truncated")
+_UNDEFINED_LENGTH = 0xFFFFFFFF
+#: Implicit VR LE, Explicit VR LE, Explicit VR BE: pixel data has a defined length.
+_NATIVE_SYNTAXES = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2")
+#: With ``skip_large_values``, values longer than this are not read, only measured.
+LARGE_VALUE = 64 * 1024
 
 
-def parse_dataset(blob: bytes | memoryview, *, force: bool = False) -> Dataset:
+def parse_dataset(
+    blob: bytes | memoryview, *, force: bool = False, skip_large_values: bool = False
+) -> Dataset:
     """Parse a whole DICOM file held in memory and check that no element is cut short.
 
     pydicom reads a truncated value without complaint, so every top-level element's length is
     compared with the bytes actually present, encapsulated pixel data fragment by fragment.
+
+    Args:
+        force: Read a data set that has no File Meta Information.
+        skip_large_values: In a native (uncompressed, not deflated) transfer syntax, do not
+            copy values longer than ``LARGE_VALUE`` (pixel data) out of ``blob``: their bytes
+            are only counted, and they read as None in the returned data set. Reading a
+            512x512 image's pixels cost more CPU than the rest of its header.
 
     Raises:
         DatasetError: The bytes are not DICOM, or the data set is truncated or malformed.
@@ -142,12 +193,34 @@ def parse_dataset(blob: bytes | memoryview, *, force: bool = False) -> Dataset:
     from pydicom import dcmread
     from pydicom.dataelem import RawDataElement
 
+    native = skip_large_values and dataset_offset(blob)[1] in _NATIVE_SYNTAXES
+    defer = LARGE_VALUE if native else None
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            ds = dcmread(io.BytesIO(blob), force=force)
-            for elem in ds.elements():
-                if not isinstance(elem, RawDataElement) or elem.value is None:
+            ds = dcmread(io.BytesIO(blob), force=force, defer_size=defer)
+            if defer is not None and any(
+                isinstance(e, RawDataElement)
+                and e.value is None
+                and e.length == _UNDEFINED_LENGTH
+                for e in _top_level(ds)
+            ):
+                # pydicom skipped an undefined-length value (rare in a native syntax) without
+                # a trace of its extent: read everything so its end can be checked.
+                defer = None
+                ds = dcmread(io.BytesIO(blob), force=force)
+            for elem in _top_level(ds):
+                if not isinstance(elem, RawDataElement):
+                    continue
+                if elem.value is None:
+                    if defer is not None and elem.length != _UNDEFINED_LENGTH:
+                        # Skipped, not read: count its bytes as a read would have.
+                        present = min(elem.length, max(0, len(blob) - elem.value_tell))
+                        if present != elem.length:
+                            raise DatasetError(
+                                f"element {elem.tag} is truncated: {present} of "
+                                f"{elem.length} bytes present"
+                            )
                     continue
                 if elem.length == 0xFFFFFFFF:
                     if elem.tag == 0x7FE00010:
@@ -172,6 +245,13 @@ def parse_dataset(blob: bytes | memoryview, *, force: bool = False) -> Dataset:
     return ds
 
 
+def _top_level(ds: Dataset) -> Iterator[Any]:
+    """Top-level elements in tag order, as read (``Dataset.elements()`` would also read the
+    values ``skip_large_values`` skipped)."""
+    for tag in sorted(ds.keys()):
+        yield ds.get_item(tag, keep_deferred=True)
+
+
 def _check_complete(ds: Dataset, blob: bytes | memoryview) -> None:
     """The last element of the data set must end exactly where the bytes end.
 
@@ -184,7 +264,7 @@ def _check_complete(ds: Dataset, blob: bytes | memoryview) -> None:
     last_tag = None
     last_end: int | None = None  # None: the end of the last element is not known
     last_is_open_sequence = False
-    for elem in ds.elements():
+    for elem in _top_level(ds):
         if isinstance(elem, RawDataElement):
             start = elem.value_tell
             if elem.length == 0xFFFFFFFF:  # value read up to its 8-byte delimitation item
