@@ -172,7 +172,8 @@ def test_cancel_then_retry(node: NodeProcess, source: Source) -> None:
     job_id = _detach_retrieve(node, source, source.small)
     _wait_instances(node, 5)
     r = cli(node, "jobs", "cancel", str(job_id))
-    assert r.exit_code == 0, r.output
+    # On a fast machine the retrieve may have ended first; then there is nothing to cancel.
+    assert r.exit_code == 0 or "already ended" in r.output, r.output
     job = _wait_job(node, job_id, timeout=30)
     if job.state == JobState.CANCELLED:
         assert job.error == "cancelled by request"
