@@ -19,6 +19,11 @@ HEADLESS = [
     "tui_pacs.store.index",
     "tui_pacs.net.scp",
     "tui_pacs.cli",
+    # What the console calls: the services must stay usable without it.
+    "tui_pacs.services.browse",
+    "tui_pacs.services.status",
+    "tui_pacs.services.demo",
+    "tui_pacs.store.browse",
 ]
 
 

@@ -1,0 +1,51 @@
+"""Console start-up: a light import, the demo archive on a first run, left alone afterwards."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.ui.conftest import store_config
+from tui_pacs.services.demo import STUDIES
+from tui_pacs.ui.messages import ChangesArrived
+from tui_pacs.ui.widgets.study_table import StudyTable
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_console_import_leaves_the_network_and_pixel_stacks_out() -> None:
+    """Importing the console loads no pydicom, pynetdicom or numpy (they load when first used)."""
+    code = (
+        "import sys, tui_pacs.ui\n"
+        "print(sorted(m for m in ('pydicom', 'pynetdicom', 'numpy') if m in sys.modules))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+@pytest.mark.asyncio
+async def test_demo_fills_an_empty_archive(tmp_path: Path, console_factory) -> None:
+    """--demo on a fresh store adds the demo studies through ingest; they show up live."""
+    config = store_config(tmp_path / "fresh")
+    async with console_factory(config, demo=True) as console:
+        table = console.app.screen.query_one(StudyTable)
+        console.app.poll_changes()
+        await console.settle()
+        assert table.row_count == len(STUDIES)
+        assert "Studies 1–20 of 20" in str(console.app.screen.query_one("#studies-title").render())
+
+
+@pytest.mark.asyncio
+async def test_demo_leaves_a_full_archive_alone(demo_config, console_factory) -> None:
+    """--demo on an archive that holds studies adds nothing."""
+    async with console_factory(demo_config, demo=True) as console:
+        console.app.poll_changes()
+        await console.settle()
+        assert console.app.screen.query_one(StudyTable).row_count == len(STUDIES)
+        assert console.posted(ChangesArrived) == []  # nothing was stored
