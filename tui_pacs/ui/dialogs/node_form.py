@@ -77,7 +77,7 @@ class NodeFormDialog(ModalScreen[RemoteNode | None]):
         Binding("escape", "cancel", "Cancel"),
     ]
 
-    class Invalid(Message):
+    class Invalid(Message, bubble=False):
         """The form shows these errors (field -> message; "" is the whole form)."""
 
         def __init__(self, errors: dict[str, str]) -> None:

@@ -58,7 +58,7 @@ class NodePickerDialog(ModalScreen[RemoteNode | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    class NodesListed(Message):
+    class NodesListed(Message, bubble=False):
         """The picker shows these nodes."""
 
         def __init__(self, nodes: list[RemoteNode]) -> None:
@@ -111,7 +111,7 @@ class NodePickerDialog(ModalScreen[RemoteNode | None]):
         self.dismiss(None)
 
 
-class SendQueued(Message):
+class SendQueued(Message, bubble=False):
     """A send job was queued from a screen."""
 
     def __init__(self, job: JobInfo) -> None:

@@ -39,21 +39,21 @@ class NodesScreen(ConsoleScreen):
         Binding("ctrl+r", "reload", "Reload nodes", show=False),
     ]
 
-    class NodesShown(Message):
+    class NodesShown(Message, bubble=False):
         """The node list on screen was drawn from ``nodes``."""
 
         def __init__(self, nodes: list[RemoteNode]) -> None:
             super().__init__()
             self.nodes = nodes
 
-    class Echoed(Message):
+    class Echoed(Message, bubble=False):
         """A C-ECHO of one node ended (its result is recorded in the registry)."""
 
         def __init__(self, result: EchoResult) -> None:
             super().__init__()
             self.result = result
 
-    class Saved(Message):
+    class Saved(Message, bubble=False):
         """A node was added, edited or removed (``node`` None: removed ``name``)."""
 
         def __init__(self, action: str, name: str, node: RemoteNode | None) -> None:

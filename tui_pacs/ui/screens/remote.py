@@ -50,7 +50,7 @@ class RemoteScreen(ConsoleScreen):
         Binding("escape", "back", "Back", show=False),
     ]
 
-    class QueryDone(Message):
+    class QueryDone(Message, bubble=False):
         """A study query ended; ``studies`` are on screen (``truncated``: the cap stopped it)."""
 
         def __init__(
@@ -68,7 +68,7 @@ class RemoteScreen(ConsoleScreen):
             self.truncated = truncated
             self.priors_of = priors_of
 
-    class SeriesShown(Message):
+    class SeriesShown(Message, bubble=False):
         """The series of ``study_instance_uid`` on the node are on screen."""
 
         def __init__(self, study_instance_uid: str, series: list[SeriesSummary]) -> None:
@@ -76,14 +76,14 @@ class RemoteScreen(ConsoleScreen):
             self.study_instance_uid = study_instance_uid
             self.series = series
 
-    class RetrieveQueued(Message):
+    class RetrieveQueued(Message, bubble=False):
         """Retrieve jobs were queued (one per study, or one for some series of a study)."""
 
         def __init__(self, jobs: list[JobInfo]) -> None:
             super().__init__()
             self.jobs = jobs
 
-    class _NodesLoaded(Message):
+    class _NodesLoaded(Message, bubble=False):
         def __init__(self, nodes: list[RemoteNode]) -> None:
             super().__init__()
             self.nodes = nodes

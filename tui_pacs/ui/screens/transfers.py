@@ -58,14 +58,14 @@ class TransfersScreen(ConsoleScreen):
         Binding("ctrl+r", "reload", "Reload jobs", show=False),
     ]
 
-    class JobsShown(Message):
+    class JobsShown(Message, bubble=False):
         """The job list on screen was (re)drawn from ``jobs``."""
 
         def __init__(self, jobs: list[JobInfo]) -> None:
             super().__init__()
             self.jobs = jobs
 
-    class CancelRequested(Message):
+    class CancelRequested(Message, bubble=False):
         """Job ``job_id`` was asked to stop; ``state`` is what the queue answered."""
 
         def __init__(self, job_id: int, state: JobState) -> None:
@@ -73,7 +73,7 @@ class TransfersScreen(ConsoleScreen):
             self.job_id = job_id
             self.state = state
 
-    class Retried(Message):
+    class Retried(Message, bubble=False):
         """A failed or cancelled job was queued again."""
 
         def __init__(self, job: JobInfo) -> None:
