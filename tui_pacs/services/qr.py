@@ -197,7 +197,7 @@ def find(
 ) -> Iterator[dict[str, str]]:
     """C-FIND ``query`` on ``node``; yields each match as ``{keyword: text}``."""
     identifier = build_identifier(query)
-    root = "patient" if query.root.lower() == "patient" else "study"
+    root: qr_scu.QueryRoot = "patient" if query.root.lower() == "patient" else "study"
     for result in qr_scu.find(
         config.ae_title, node, identifier, root=root, should_stop=should_stop
     ):
