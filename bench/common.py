@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -73,6 +73,8 @@ class Target(Protocol):
     name: str
     ae_title: str
     port: int
+    #: The target's main process (CPU time is summed over it and its children).
+    pid: int
 
     def stored(self) -> int:
         """How many instances the target has really stored."""
@@ -117,19 +119,46 @@ class OurNode:
 
     name = "tui-pacs"
 
-    def __init__(self, folder: Path, settings: dict[str, dict[str, object]] | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        settings: dict[str, dict[str, object]] | None = None,
+        source_tree: Path | None = None,
+    ) -> None:
+        """Start the node.
+
+        Args:
+            settings: Extra config keys per section.
+            source_tree: Run the tui_pacs package found there (an export of an older commit,
+                for a before/after comparison in one session) instead of the installed one.
+        """
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self.ae_title = "TUI_PACS"
         self.port = free_port()
         config = write_node_config(folder, self.port, settings or {})
-        self._stderr = open(folder / "serve.stderr", "wb")
+        self._stderr = open(folder / "serve.stderr", "wb")  # noqa: SIM115 (closed in stop)
+        env = dict(os.environ)
+        if source_tree is not None:
+            env["PYTHONPATH"] = str(source_tree)
         self.proc = subprocess.Popen(
             [*tui_pacs_command(), "--config", str(config), "serve"],
             stdout=subprocess.DEVNULL,
             stderr=self._stderr,
+            env=env,
         )
         wait_for_port(self.port, 60, self.proc)
+        self._wait_ready(60)
+
+    def _wait_ready(self, timeout: float) -> None:
+        """Wait for serve's "listening on" line: with several listener processes the port opens
+        before the extra processes are up, the line comes once they all listen."""
+        deadline = time.monotonic() + timeout
+        log = self.folder / "serve.stderr"
+        while b"listening on" not in log.read_bytes():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"tui-pacs serve did not get ready; see {log}")
+            time.sleep(0.05)
 
     @property
     def pid(self) -> int:
@@ -169,6 +198,8 @@ class Storescp:
         self.peer.__enter__()
         self.ae_title = self.peer.ae_title
         self.port = self.peer.port
+        assert self.peer.proc is not None
+        self.pid = self.peer.proc.pid
 
     def stored(self) -> int:
         return len(self.peer.files())
@@ -177,7 +208,7 @@ class Storescp:
         self.peer.__exit__(None, None, None)
 
 
-#: Settings that tests/peers.py OrthancProcess changes for the tests, put back to Orthanc's defaults.
+#: Settings tests/peers.py OrthancProcess changes for the tests, put back to Orthanc's defaults.
 ORTHANC_DEFAULTS_RESTORED = {"StableAge": 60, "HttpDescribeErrors": True, "DicomScpTimeout": 30}
 
 
@@ -191,6 +222,8 @@ class Orthanc:
         self.peer.__enter__()
         self.ae_title = self.peer.ae_title
         self.port = self.peer.dicom_port
+        assert self.peer.proc is not None
+        self.pid = self.peer.proc.pid
 
     def stored(self) -> int:
         stats = self.peer.get("/statistics")
@@ -201,17 +234,86 @@ class Orthanc:
         self.peer.__exit__(None, None, None)
 
 
-def start_target(name: str, folder: Path, node_settings: dict[str, dict[str, object]]) -> Target:
-    """Start a fresh target by name: ``tui-pacs``, ``storescp`` or ``orthanc``."""
+class BarePynetdicom:
+    """bench/bare_scp.py: pynetdicom writing each data set to a file, fsynced; nothing else."""
+
+    name = "pynetdicom"
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder / "received"
+        self.ae_title = "BARE"
+        self.port = free_port()
+        self._stderr = open(folder / "bare.stderr", "wb")  # noqa: SIM115 (closed in stop)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(REPO / "bench" / "bare_scp.py"), str(self.port), str(self.folder)],
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr,
+        )
+        self.pid = self.proc.pid
+        wait_for_port(self.port, 60, self.proc)
+
+    def stored(self) -> int:
+        return sum(1 for _ in self.folder.iterdir())
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+        self._stderr.close()
+
+
+TARGETS = ("tui-pacs", "orthanc", "storescp", "pynetdicom")
+
+
+def start_target(
+    name: str,
+    folder: Path,
+    node_settings: dict[str, dict[str, object]] | None = None,
+    source_tree: Path | None = None,
+) -> Target:
+    """Start a fresh target in an emptied ``folder``.
+
+    Args:
+        name: One of ``TARGETS``, or ``tui-pacs[LABEL]`` for a variant of our node.
+        node_settings: Extra config keys of our node (``tui-pacs`` and its variants).
+        source_tree: Where our node's code comes from (see :class:`OurNode`).
+    """
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    if name == "tui-pacs":
-        return OurNode(folder, node_settings)
+    if name == "tui-pacs" or name.startswith("tui-pacs["):
+        return OurNode(folder, node_settings, source_tree)
     if name == "storescp":
         return Storescp(folder)
     if name == "orthanc":
         return Orthanc(folder)
+    if name == "pynetdicom":
+        return BarePynetdicom(folder)
     raise ValueError(f"unknown target {name!r}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its live descendants (Linux /proc).
+
+    On a shared machine CPU time per instance is steadier than wall time: it hardly depends
+    on what else runs, so it shows what a change saved even when throughput is noisy.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the command: state, ppid, ... utime (14th field of the line), stime (15th).
+        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        if current in stats:
+            total += stats[current][1]
+        todo.extend(p for p, (ppid, _) in stats.items() if ppid == current)
+    return total
 
 
 # -- sending -------------------------------------------------------------------------------------
@@ -233,7 +335,7 @@ def storescu(
     procs: list[tuple[subprocess.Popen[bytes], Path]] = []
     env = dcmtk_env()
     groups = [list(g) for g in groups]
-    logs = [open(log_folder / f"storescu{i}.log", "wb") for i in range(len(groups))]
+    logs = [open(log_folder / f"storescu{i}.log", "wb") for i in range(len(groups))]  # noqa: SIM115
     started = time.perf_counter()
     try:
         for group, log in zip(groups, logs, strict=True):
@@ -269,7 +371,7 @@ class Results:
 
     bench: str
     options: dict[str, object]
-    started: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+    started: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     environment: dict[str, object] = field(default_factory=lambda: environment())
     measurements: list[dict[str, object]] = field(default_factory=list)
     summary: list[dict[str, object]] = field(default_factory=list)
@@ -316,6 +418,9 @@ def table(rows: list[list[str]], header: list[str]) -> str:
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
     lines.append("  ".join("-" * w for w in widths))
     for r in rows:
-        cells = [str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))]
+        cells = [
+            str(c).ljust(w) if i == 0 else str(c).rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        ]
         lines.append("  ".join(cells))
     return "\n".join(lines)

@@ -42,9 +42,18 @@ def _instance(rows: int, index: int, study: Dataset, series_uid: str, pixels: by
     ds.SOPClassUID = CTImageStorage
     ds.SOPInstanceUID = generate_uid(UID_ROOT)
     for keyword in (
-        "StudyDate", "StudyTime", "AccessionNumber", "ReferringPhysicianName",
-        "StudyDescription", "PatientName", "PatientID", "PatientBirthDate", "PatientSex",
-        "StudyInstanceUID", "StudyID", "InstitutionName",
+        "StudyDate",
+        "StudyTime",
+        "AccessionNumber",
+        "ReferringPhysicianName",
+        "StudyDescription",
+        "PatientName",
+        "PatientID",
+        "PatientBirthDate",
+        "PatientSex",
+        "StudyInstanceUID",
+        "StudyID",
+        "InstitutionName",
     ):
         setattr(ds, keyword, getattr(study, keyword))
     ds.SeriesDate = ds.ContentDate = ds.StudyDate
