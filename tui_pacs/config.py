@@ -103,6 +103,9 @@ class Config:
     #: C-FIND SCP: refuse (0xA900) an identifier with keys below its Query/Retrieve Level; when
     #: false such keys are ignored, returned empty, and matches carry status 0xFF01.
     query_strict_hierarchy: bool = True
+    #: Tech desk: seconds without a new image after which an order that has images but no MPPS
+    #: is marked completed (0: only an MPPS completes an order).
+    worklist_complete_after: int = 60
     #: Remote nodes from the config file (the database may hold more).
     nodes: tuple[RemoteNode, ...] = ()
     #: The file these settings came from, or None for the built-in defaults.
@@ -149,6 +152,7 @@ _SECTIONS: dict[str, dict[str, str]] = {
         "relational": "query_relational",
         "strict_hierarchy": "query_strict_hierarchy",
     },
+    "worklist": {"complete_after": "worklist_complete_after"},
 }
 _NODE_KEYS = (
     "name",
@@ -340,6 +344,10 @@ def _convert(attr: str, value: Any, where: str, path: Path | None) -> Any:
             except ValueError:
                 allowed = ", ".join(p.value for p in DuplicatePolicy)
                 raise ConfigError(f"{where}: {value!r}; allowed: {allowed}") from None
+        case "worklist_complete_after":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"{where}: expected 0 (never) or a number of seconds")
+            return value
         case "query_max_results":
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"{where}: expected 0 (no limit) or a positive number of matches")

@@ -101,3 +101,67 @@ class RetrieveIdentifierError(PacsError):
     """A C-MOVE or C-GET identifier does not name objects the way PS3.4 C.4.2.2.1 requires."""
 
     title = "Invalid retrieve identifier"
+
+
+class WorklistError(PacsError):
+    """The worklist cannot make the requested change."""
+
+    title = "Worklist"
+
+
+class InvalidOrderError(WorklistError):
+    """An order's fields are not valid.
+
+    Args:
+        message: Every problem, in one sentence per field.
+        field_errors: ``{field: what is wrong}`` (snake_case DICOM keywords), for a form.
+    """
+
+    title = "Invalid order"
+
+    def __init__(self, message: str, field_errors: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.field_errors = dict(field_errors or {})
+
+
+class UnknownOrderError(WorklistError):
+    """No order has this id."""
+
+    title = "Unknown order"
+
+
+class ProcedureStepError(PacsError):
+    """An MPPS N-CREATE or N-SET cannot be applied (PS3.4 F.7.2).
+
+    Args:
+        message: What is wrong (sent as the Error Comment).
+        offending_tags: Attributes at fault, if any.
+    """
+
+    title = "Performed procedure step"
+
+    def __init__(self, message: str, offending_tags: tuple[int, ...] = ()) -> None:
+        super().__init__(message)
+        self.offending_tags = offending_tags
+
+
+class DuplicateProcedureStepError(ProcedureStepError):
+    """N-CREATE of an MPPS instance that already exists (0x0111)."""
+
+
+class UnknownProcedureStepError(ProcedureStepError):
+    """N-SET of an MPPS instance we do not have (0x0112)."""
+
+
+class ProcedureStepStateError(ProcedureStepError):
+    """N-SET of an MPPS that is already COMPLETED or DISCONTINUED, or a bad transition (0x0110)."""
+
+
+class InvalidProcedureStepError(ProcedureStepError):
+    """An attribute is missing, or its value is not allowed (0x0120 / 0x0106)."""
+
+    def __init__(
+        self, message: str, offending_tags: tuple[int, ...] = (), missing: bool = False
+    ) -> None:
+        super().__init__(message, offending_tags)
+        self.missing = missing

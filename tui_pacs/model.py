@@ -27,6 +27,12 @@ class DimseService(enum.StrEnum):
     MOVE = "move"
     GET = "get"
     STORE = "store"
+    MWL = "mwl"
+    """Modality Worklist C-FIND (PS3.4 K)."""
+    MPPS = "mpps"
+    """Modality Performed Procedure Step N-CREATE / N-SET (PS3.4 F.7)."""
+    COMMIT = "commit"
+    """Storage Commitment Push Model N-ACTION (PS3.4 J.3)."""
 
 
 ALL_SERVICES = frozenset(DimseService)
@@ -429,3 +435,224 @@ class ArchivedInstance:
     #: The transfer syntax the file is archived in (sent as is when the peer accepts it).
     transfer_syntax_uid: str
     path: Path
+
+
+class OrderStatus(enum.StrEnum):
+    """Where an order (a Scheduled Procedure Step) stands on the tech desk."""
+
+    SCHEDULED = "scheduled"
+    ARRIVED = "arrived"
+    """The patient is here."""
+    IN_PROGRESS = "in progress"
+    """An MPPS is in progress, or images are arriving."""
+    COMPLETED = "completed"
+    DISCONTINUED = "discontinued"
+    """Stopped: discontinued by the modality (MPPS) or cancelled at the desk."""
+
+    @property
+    def active(self) -> bool:
+        """True while the step is still to be performed or being performed (MWL lists it)."""
+        return self in (OrderStatus.SCHEDULED, OrderStatus.ARRIVED, OrderStatus.IN_PROGRESS)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFields:
+    """What a person types for an order (the console form, the CLI, one CSV row).
+
+    Field names are DICOM keywords in snake_case. Empty text means "not given": the Study
+    Instance UID and the Scheduled Procedure Step ID are then assigned.
+    """
+
+    patient_name: str = ""
+    patient_id: str = ""
+    patient_birth_date: str = ""
+    patient_sex: str = ""
+    accession_number: str = ""
+    requested_procedure_id: str = ""
+    requested_procedure_description: str = ""
+    requested_procedure_code_value: str = ""
+    requested_procedure_coding_scheme_designator: str = ""
+    requested_procedure_code_meaning: str = ""
+    scheduled_procedure_step_id: str = ""
+    scheduled_procedure_step_description: str = ""
+    modality: str = ""
+    scheduled_station_ae_title: str = ""
+    scheduled_station_name: str = ""
+    scheduled_procedure_step_start_date: str = ""
+    scheduled_procedure_step_start_time: str = ""
+    scheduled_performing_physician_name: str = ""
+    study_instance_uid: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WorklistOrder:
+    """One order of the worklist (a Scheduled Procedure Step), as stored."""
+
+    id: int
+    patient_name: str
+    patient_id: str
+    patient_birth_date: str
+    patient_sex: str
+    accession_number: str
+    requested_procedure_id: str
+    requested_procedure_description: str
+    requested_procedure_code_value: str
+    requested_procedure_coding_scheme_designator: str
+    requested_procedure_code_meaning: str
+    study_instance_uid: str
+    scheduled_procedure_step_id: str
+    scheduled_procedure_step_description: str
+    modality: str
+    scheduled_station_ae_title: str
+    scheduled_station_name: str
+    scheduled_procedure_step_start_date: str
+    scheduled_procedure_step_start_time: str
+    scheduled_performing_physician_name: str
+    status: OrderStatus
+    cancelled: bool
+    created_at: datetime
+    updated_at: datetime
+
+    def fields(self) -> OrderFields:
+        """The editable fields of this order (to pre-fill a form)."""
+        return OrderFields(
+            **{name: getattr(self, name) for name in OrderFields.__dataclass_fields__}
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class WorklistFilter:
+    """Which orders a list shows; empty fields match everything.
+
+    Dates are ``YYYYMMDD`` (either end may be empty: open). ``modality`` and ``station`` (the
+    scheduled station AE title) match exactly; ``statuses`` empty means every status.
+    """
+
+    date_from: str = ""
+    date_to: str = ""
+    modality: str = ""
+    station: str = ""
+    statuses: frozenset[OrderStatus] = frozenset()
+    patient: str = ""
+    """Patient name (without regard to case, ``*``/``?`` wildcards) or exact patient ID."""
+
+
+class OrderFlag(enum.StrEnum):
+    """Things about an order a tech must not miss."""
+
+    PATIENT_ID_MISMATCH = "patient-id-mismatch"
+    """Images matched to the order carry another Patient ID."""
+    PATIENT_NAME_MISMATCH = "patient-name-mismatch"
+    """Images matched to the order carry another Patient Name (compared without case)."""
+    MPPS_COUNT_MISMATCH = "mpps-count-mismatch"
+    """A finished MPPS reports a different number of instances than were received."""
+    COMPLETED_WITHOUT_IMAGES = "completed-without-images"
+    """An MPPS completed the order but no image of it was received."""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderProgress:
+    """One order on the tech desk: its images so far, its MPPS, its flags.
+
+    Attributes:
+        order: The order.
+        study_instance_uids: Archived studies matched to it (by Study Instance UID, else by
+            Accession Number).
+        matched_by: "study-instance-uid", "accession-number" or "" (no images yet).
+        series_received: Series of those studies in the archive.
+        instances_received: Instances of those studies in the archive.
+        received_patient_ids: Patient IDs the matched studies carry.
+        received_patient_names: Patient names the matched studies carry.
+        mpps_status: The latest MPPS status of the order (IN PROGRESS, COMPLETED,
+            DISCONTINUED), "" when no MPPS was received.
+        mpps_instances: Instances the order's MPPS reported (distinct SOP Instance UIDs).
+        flags: What is wrong with it.
+        last_received_at: When the last instance of its studies arrived (naive UTC).
+    """
+
+    order: WorklistOrder
+    study_instance_uids: tuple[str, ...]
+    matched_by: str
+    series_received: int
+    instances_received: int
+    received_patient_ids: tuple[str, ...]
+    received_patient_names: tuple[str, ...]
+    mpps_status: str
+    mpps_instances: int
+    flags: tuple[OrderFlag, ...]
+    last_received_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UnmatchedStudy:
+    """An archived study that matches no order (by Study Instance UID or Accession Number)."""
+
+    study_instance_uid: str
+    patient_id: str
+    patient_name: str
+    accession_number: str
+    study_date: str
+    study_description: str
+    modalities_in_study: tuple[str, ...]
+    number_of_study_related_series: int
+    number_of_study_related_instances: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorklistBoard:
+    """What the worklist pane shows: the filtered orders with their progress, and the studies
+    of the same days that match no order."""
+
+    orders: tuple[OrderProgress, ...]
+    unmatched_studies: tuple[UnmatchedStudy, ...]
+
+    @property
+    def flagged(self) -> int:
+        """Orders with at least one flag, plus unmatched studies."""
+        return sum(1 for o in self.orders if o.flags) + len(self.unmatched_studies)
+
+
+@dataclass(frozen=True, slots=True)
+class CsvRowError:
+    """A CSV row the import could not take: its line number (1 is the header) and why."""
+
+    line: int
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CsvImportReport:
+    """Outcome of ``tui-pacs worklist import``: the orders created and the rows refused."""
+
+    imported: tuple[WorklistOrder, ...]
+    errors: tuple[CsvRowError, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PerformedStepInfo:
+    """One MPPS instance as the desk shows it."""
+
+    sop_instance_uid: str
+    status: str
+    performed_station_ae_title: str
+    modality: str
+    start_date: str
+    start_time: str
+    end_date: str
+    end_time: str
+    discontinuation_reason: str
+    instances: int
+    order_ids: tuple[int, ...]
+    calling_ae_title: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CommitmentItem:
+    """One instance of a storage commitment request, and whether we commit to it."""
+
+    sop_class_uid: str
+    sop_instance_uid: str
+    #: 0 when committed; else the Failure Reason (0008,1197): 0x0112 no such object,
+    #: 0x0119 class/instance conflict, 0x0110 processing failure.
+    failure_reason: int = 0

@@ -54,7 +54,7 @@ def test_add_edit_remove_round_trip(sqlite_config: Config, tmp_path: Path) -> No
     assert listed[1] == {
         "name": "viewer", "ae_title": "VIEWER", "host": "127.0.0.1", "port": 11114,
         "description": "", "source": "db",
-        "allowed_services": ["echo", "find", "move", "get", "store"],
+        "allowed_services": ["echo", "find", "move", "get", "store", "mwl", "mpps", "commit"],
         "retrieve_method": "get", "last_echo": None,
     }
     assert _run(cfg, "remove", "viewer").exit_code == 0

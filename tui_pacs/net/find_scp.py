@@ -34,6 +34,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 from tui_pacs.errors import IdentifierMismatchError, PacsError, QueryError, StoreError
 from tui_pacs.model import DimseService
 from tui_pacs.net import status as st
+from tui_pacs.net.mwl_scp import MWL_MODEL, MWL_SOP_CLASS
 from tui_pacs.net.scp import AuthorizeCallable, allow_all, refused
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class FindRequest:
 
     Attributes:
         identifier: The decoded request identifier.
-        information_model: "patient-root" or "study-root".
+        information_model: "patient-root", "study-root" or "modality-worklist".
         calling_ae_title: Who asks.
         implicit_vr: The negotiated transfer syntax is implicit VR.
         little_endian: The negotiated transfer syntax is little endian.
@@ -159,11 +160,17 @@ def find_handlers(
     find: FindCallable,
     policy: ExtendedNegotiationPolicy | None = None,
     authorize: AuthorizeCallable = allow_all,
+    mwl_find: FindCallable | None = None,
 ) -> list[tuple]:
-    """Event bindings for the listener's ``extra_handlers``."""
+    """Event bindings for the listener's ``extra_handlers``.
+
+    Args:
+        mwl_find: Answers Modality Worklist queries (pynetdicom binds one C-FIND handler, so
+            this one serves them too); None: the worklist SOP class is refused.
+    """
     policy = policy or ExtendedNegotiationPolicy()
     return [
-        (evt.EVT_C_FIND, handle_find, [find, policy, authorize]),
+        (evt.EVT_C_FIND, handle_find, [find, policy, authorize, mwl_find]),
         (evt.EVT_SOP_EXTENDED, handle_sop_extended, [policy]),
     ]
 
@@ -173,8 +180,10 @@ def handle_find(
     find: FindCallable,
     policy: ExtendedNegotiationPolicy,
     authorize: AuthorizeCallable = allow_all,
+    mwl_find: FindCallable | None = None,
 ) -> Iterator[tuple[int | Dataset, Dataset | None]]:
-    """EVT_C_FIND: answer a Patient Root or Study Root query (PS3.4 C.4.1).
+    """EVT_C_FIND: answer a Patient Root or Study Root query (PS3.4 C.4.1), or a Modality
+    Worklist query (PS3.4 K.4.1) with ``mwl_find``.
 
     Yields:
         ``(status, identifier)`` pairs: Pending 0xFF00/0xFF01 with each match, then nothing
@@ -184,10 +193,13 @@ def handle_find(
     calling = assoc.requestor.ae_title
     sop_class = str(event.request.AffectedSOPClassUID)
     model = FIND_SOP_CLASSES.get(sop_class)
+    service = DimseService.FIND
+    if sop_class == MWL_SOP_CLASS and mwl_find is not None:
+        model, service, find = MWL_MODEL, DimseService.MWL, mwl_find
     if model is None:
         yield _failure(st.UNABLE_TO_PROCESS, f"SOP class {sop_class} is not a C-FIND model"), None
         return
-    if refused(authorize, event, DimseService.FIND):
+    if refused(authorize, event, service):
         yield st.REFUSED_NOT_AUTHORIZED, None
         return
     try:
@@ -198,7 +210,8 @@ def handle_find(
         return
     transfer_syntax = event.context.transfer_syntax
     requested = (assoc.requestor.sop_class_extended or {}).get(UID(sop_class))
-    agreed = agreed_options(bytes(requested) if requested else None, policy)
+    # Worklist queries get no extended behaviour (handle_sop_extended never agreed to any).
+    agreed = agreed_options(bytes(requested) if requested and model != MWL_MODEL else None, policy)
     request = FindRequest(
         identifier=identifier,
         information_model=model,

@@ -37,6 +37,23 @@ MOVE_DESTINATION_UNKNOWN = 0xA801
 #: data set mismatch, named for what it means in a C-MOVE or C-GET response).
 IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS = 0xA900
 
+#: PS3.7 C.4.? (N-CREATE, N-SET): Failure: Invalid attribute value.
+INVALID_ATTRIBUTE_VALUE = 0x0106
+#: PS3.7 Annex C: Failure: No such SOP Instance (also a Failure Reason, PS3.3 C.14.1.1).
+NO_SUCH_SOP_INSTANCE = 0x0112
+#: PS3.7 Annex C: Failure: Invalid argument value (N-ACTION).
+INVALID_ARGUMENT_VALUE = 0x0115
+#: PS3.7 Annex C: Failure: No such SOP Class.
+NO_SUCH_SOP_CLASS = 0x0118
+#: PS3.7 Annex C: Failure: Class-Instance conflict (also a Failure Reason, PS3.3 C.14.1.1).
+CLASS_INSTANCE_CONFLICT = 0x0119
+#: PS3.7 Annex C: Failure: Missing attribute (N-CREATE).
+MISSING_ATTRIBUTE = 0x0120
+#: PS3.7 Annex C: Failure: No such action type (N-ACTION).
+NO_SUCH_ACTION_TYPE = 0x0123
+#: PS3.4 F.7.2.2 (MPPS N-SET) Error ID (0000,0903) with 0x0110: the step may no longer be updated.
+ERROR_ID_MAY_NO_LONGER_BE_UPDATED = 0xA710
+
 _NAMES = {
     SUCCESS: "Success",
     DUPLICATE_SOP_INSTANCE: "Duplicate SOP Instance",
@@ -56,6 +73,13 @@ _NAMES = {
         "Refused: Out of Resources - Unable to perform sub-operations"
     ),
     MOVE_DESTINATION_UNKNOWN: "Refused: Move Destination unknown",
+    INVALID_ATTRIBUTE_VALUE: "Invalid attribute value",
+    NO_SUCH_SOP_INSTANCE: "No such SOP Instance",
+    INVALID_ARGUMENT_VALUE: "Invalid argument value",
+    NO_SUCH_SOP_CLASS: "No such SOP Class",
+    CLASS_INSTANCE_CONFLICT: "Class-Instance conflict",
+    MISSING_ATTRIBUTE: "Missing attribute",
+    NO_SUCH_ACTION_TYPE: "No such action type",
 }
 
 

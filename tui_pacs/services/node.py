@@ -15,10 +15,12 @@ from tui_pacs.config import Config
 from tui_pacs.net.retrieve_scp import retrieve_contexts, retrieve_handlers
 from tui_pacs.net.scp import Listener, ListenerOptions
 from tui_pacs.services.heartbeat import Heartbeat, NodeActivity
+from tui_pacs.services.commitment import CommitmentService
 from tui_pacs.services.ingest import Ingestor
 from tui_pacs.services.jobs import JobRunner, new_node_id
 from tui_pacs.services.nodes import NodeRegistry
 from tui_pacs.services.query import QueryService
+from tui_pacs.services.worklist import WorklistService
 from tui_pacs.store.db import use_database
 from tui_pacs.store.retrieve import ArchivedInstance, InformationModel, retrieve_instances
 
@@ -70,6 +72,9 @@ class Node:
         )
         self.registry = NodeRegistry(config, self.ingestor.db)
         self.query = QueryService(config, self.ingestor.db)
+        # The tech desk: worklist (C-FIND through the query handler), MPPS, storage commitment.
+        self.worklist = WorklistService(config, self.ingestor.db)
+        self.commitment = CommitmentService(config, self.ingestor.db, self.registry.destination)
         db, storage = self.ingestor.db, config.storage_path
 
         def locate(identifier: Dataset, model: InformationModel) -> list[ArchivedInstance]:
@@ -81,9 +86,16 @@ class Node:
                 self.ingestor.store_request,
                 extra_handlers=[
                     *retrieve_handlers(locate, self.registry.destination, self.registry.authorize),
-                    *self.query.handlers(self.registry.authorize),
+                    *self.query.handlers(self.registry.authorize, self.worklist.mwl_find),
+                    *self.worklist.handlers(self.registry.authorize),
+                    *self.commitment.handlers(self.registry.authorize),
                 ],
-                extra_contexts=[*retrieve_contexts(), *self.query.contexts()],
+                extra_contexts=[
+                    *retrieve_contexts(),
+                    *self.query.contexts(),
+                    *self.worklist.contexts(),
+                    *self.commitment.contexts(),
+                ],
                 authorize=self.registry.authorize,
             )
         except OSError:
@@ -93,12 +105,20 @@ class Node:
             config, self.ingestor.store_request, self.node_id, only_ids=only_jobs
         )
         self.heartbeat = Heartbeat(
-            self.node_id, config.ae_title, self._activity, on_tick=self.jobs.recover
+            self.node_id, config.ae_title, self._activity, on_tick=self._tick
         )
 
     @property
     def port(self) -> int:
         return self.listener.port
+
+    def _tick(self) -> None:
+        """Housekeeping after each heartbeat: settle jobs of dead nodes, move orders along."""
+        self.jobs.recover()
+        try:
+            self.worklist.settle()
+        except Exception:
+            log.exception("worklist: cannot settle orders")
 
     def _activity(self) -> NodeActivity:
         return NodeActivity(

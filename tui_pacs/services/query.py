@@ -18,6 +18,7 @@ from tui_pacs.config import Config
 from tui_pacs.model import StudySummary
 from tui_pacs.net.find_scp import (
     ExtendedNegotiationPolicy,
+    FindCallable,
     FindRequest,
     find_contexts,
     find_handlers,
@@ -94,10 +95,17 @@ class QueryService:
             little_endian=request.little_endian,
         )
 
-    def handlers(self, authorize: AuthorizeCallable = allow_all) -> list[tuple]:
-        """Event bindings of the C-FIND SCP for the listener."""
+    def handlers(
+        self, authorize: AuthorizeCallable = allow_all, mwl_find: FindCallable | None = None
+    ) -> list[tuple]:
+        """Event bindings of the C-FIND SCP for the listener.
+
+        Args:
+            mwl_find: Answers Modality Worklist queries on the same handler (one C-FIND
+                handler per listener).
+        """
         quiet_identifier_logging(self.config.log_level == "DEBUG")
-        return find_handlers(self.find, self.policy, authorize)
+        return find_handlers(self.find, self.policy, authorize, mwl_find)
 
     def contexts(self) -> list[PresentationContext]:
         """Presentation contexts of the C-FIND SCP for the listener."""

@@ -11,11 +11,11 @@ import peewee as pw
 from playhouse.db_url import connect
 
 from tui_pacs.errors import StoreError
-from tui_pacs.store.models import ALL_MODELS, SchemaVersion, database_proxy
+from tui_pacs.store.models import ALL_MODELS, RemoteNodeRow, SchemaVersion, database_proxy
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: URL of the database the models are bound to (set by open_database).
 _bound_url: str | None = None
 
@@ -117,6 +117,29 @@ def create_schema(db: pw.Database) -> None:
                 )
         if SchemaVersion.select().count() == 0:
             SchemaVersion.create(version=SCHEMA_VERSION)
+        else:
+            _migrate()
+
+
+#: Services of schema version 1; a node allowed all of them is allowed the newer ones too.
+_V1_SERVICES = frozenset({"echo", "find", "move", "get", "store"})
+
+
+def _migrate() -> None:
+    """Bring an older index up to :data:`SCHEMA_VERSION` (inside create_schema's transaction)."""
+    version = SchemaVersion.select(pw.fn.MAX(SchemaVersion.version)).scalar() or 1
+    if version < 2:
+        # Version 2 added the tech desk services (mwl, mpps, commit): a registry node that could
+        # use every service keeps being able to.
+        for row in RemoteNodeRow.select(RemoteNodeRow.name, RemoteNodeRow.allowed_services):
+            services = [s for s in row.allowed_services.split(",") if s]
+            if set(services) >= _V1_SERVICES:
+                extra = [s for s in ("mwl", "mpps", "commit") if s not in services]
+                RemoteNodeRow.update(allowed_services=",".join([*services, *extra])).where(
+                    RemoteNodeRow.name == row.name
+                ).execute()
+    if version < SCHEMA_VERSION:
+        SchemaVersion.update(version=SCHEMA_VERSION).execute()
 
 
 def redact(url: str) -> str:

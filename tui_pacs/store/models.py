@@ -128,7 +128,9 @@ class RemoteNodeRow(BaseModel):
     port = pw.IntegerField()
     description = pw.CharField(max_length=255, default="")
     #: Comma-separated DimseService values this AE may use when it calls us.
-    allowed_services = pw.CharField(max_length=64, default="echo,find,get,move,store")
+    allowed_services = pw.CharField(
+        max_length=64, default="echo,find,move,get,store,mwl,mpps,commit"
+    )
     #: "move" or "get".
     retrieve_method = pw.CharField(max_length=8, default="move")
     created_at = pw.DateTimeField(default=utcnow)
@@ -197,6 +199,106 @@ class NodeHeartbeat(BaseModel):
     jobs_running = pw.IntegerField(default=0)
 
 
+class WorklistItem(BaseModel):
+    """An order: one Scheduled Procedure Step of the Modality Worklist (PS3.4 K.6.1.2).
+
+    Columns are the DICOM keywords of the MWL information model in snake_case; the person names
+    keep a case-folded copy (``*_norm``) for matching without regard to case, as the Q/R index
+    does. ``status`` is the tech desk's view of the step: scheduled, arrived, in progress,
+    completed or discontinued (MPPS and arriving images move it along).
+    """
+
+    id = pw.AutoField()
+    patient_name = pw.CharField(max_length=324, default="")
+    patient_name_norm = pw.CharField(max_length=324, default="", index=True)
+    patient_id = pw.CharField(max_length=64, default="", index=True)
+    patient_birth_date = pw.CharField(max_length=8, default="")
+    patient_sex = pw.CharField(max_length=16, default="")
+    accession_number = pw.CharField(max_length=16, default="", index=True)
+    requested_procedure_id = pw.CharField(max_length=16, default="")
+    requested_procedure_description = pw.CharField(max_length=64, default="")
+    #: Requested Procedure Code Sequence (0032,1064), its one item's code.
+    requested_procedure_code_value = pw.CharField(max_length=16, default="")
+    requested_procedure_coding_scheme_designator = pw.CharField(max_length=16, default="")
+    requested_procedure_code_meaning = pw.CharField(max_length=64, default="")
+    study_instance_uid = pw.CharField(max_length=64, index=True)
+    scheduled_procedure_step_id = pw.CharField(max_length=16, default="", index=True)
+    scheduled_procedure_step_description = pw.CharField(max_length=64, default="")
+    modality = pw.CharField(max_length=16, default="", index=True)
+    scheduled_station_ae_title = pw.CharField(max_length=16, default="", index=True)
+    scheduled_station_name = pw.CharField(max_length=16, default="")
+    scheduled_procedure_step_start_date = pw.CharField(max_length=8, default="", index=True)
+    scheduled_procedure_step_start_time = pw.CharField(max_length=16, default="")
+    scheduled_performing_physician_name = pw.CharField(max_length=324, default="")
+    scheduled_performing_physician_name_norm = pw.CharField(max_length=324, default="")
+    #: scheduled, arrived, in progress, completed, discontinued (OrderStatus values).
+    status = pw.CharField(max_length=16, default="scheduled", index=True)
+    #: When the desk cancelled the order (its status is then discontinued).
+    cancelled_at = pw.DateTimeField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+
+class PerformedProcedureStep(BaseModel):
+    """A Modality Performed Procedure Step instance (PS3.4 F.7) as N-CREATE and N-SET left it."""
+
+    id = pw.AutoField()
+
+    sop_instance_uid = pw.CharField(max_length=64, unique=True)
+    #: IN PROGRESS, COMPLETED or DISCONTINUED (Performed Procedure Step Status).
+    performed_procedure_step_status = pw.CharField(max_length=16, index=True)
+    performed_procedure_step_id = pw.CharField(max_length=16, default="")
+    performed_station_ae_title = pw.CharField(max_length=16, default="")
+    modality = pw.CharField(max_length=16, default="")
+    patient_id = pw.CharField(max_length=64, default="")
+    patient_name = pw.CharField(max_length=324, default="")
+    #: From the first item of the Scheduled Step Attributes Sequence.
+    study_instance_uid = pw.CharField(max_length=64, default="", index=True)
+    accession_number = pw.CharField(max_length=16, default="")
+    scheduled_procedure_step_id = pw.CharField(max_length=16, default="")
+    performed_procedure_step_start_date = pw.CharField(max_length=8, default="")
+    performed_procedure_step_start_time = pw.CharField(max_length=16, default="")
+    performed_procedure_step_end_date = pw.CharField(max_length=8, default="")
+    performed_procedure_step_end_time = pw.CharField(max_length=16, default="")
+    #: Code meaning of the Performed Procedure Step Discontinuation Reason Code Sequence.
+    discontinuation_reason = pw.CharField(max_length=64, default="")
+    calling_ae_title = pw.CharField(max_length=16, default="")
+    #: Every attribute of the instance, DICOM JSON (PS3.18 F.2).
+    attributes = pw.TextField(default="{}")
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "performed_procedure_step"
+
+
+class PerformedProcedureStepOrder(BaseModel):
+    """Which orders an MPPS performed (one per matched Scheduled Step Attributes item)."""
+
+    id = pw.AutoField()
+
+    step = pw.ForeignKeyField(PerformedProcedureStep, backref="orders", on_delete="CASCADE")
+    order = pw.ForeignKeyField(WorklistItem, backref="performed_steps", on_delete="CASCADE")
+
+    class Meta:
+        table_name = "performed_procedure_step_order"
+        indexes = ((("step", "order"), True),)
+
+
+class PerformedInstance(BaseModel):
+    """One instance an MPPS says it made (Performed Series Sequence, PS3.4 F.7.2.1)."""
+
+    id = pw.AutoField()
+
+    step = pw.ForeignKeyField(PerformedProcedureStep, backref="instances", on_delete="CASCADE")
+    series_instance_uid = pw.CharField(max_length=64)
+    referenced_sop_class_uid = pw.CharField(max_length=64, default="")
+    referenced_sop_instance_uid = pw.CharField(max_length=64)
+
+    class Meta:
+        table_name = "performed_instance"
+
+
 class SchemaVersion(BaseModel):
     version = pw.IntegerField()
 
@@ -211,5 +313,9 @@ ALL_MODELS: list[type[BaseModel]] = [
     NodeEchoRow,
     Job,
     NodeHeartbeat,
+    WorklistItem,
+    PerformedProcedureStep,
+    PerformedProcedureStepOrder,
+    PerformedInstance,
     SchemaVersion,
 ]
