@@ -168,6 +168,10 @@ def _filtered(
     return query
 
 
+def _count(value: object) -> int:
+    return value if isinstance(value, int) else 0
+
+
 def _summary(row: dict[str, object]) -> StudySummary:
     modalities = str(row["modalities_in_study"] or "")
     return StudySummary(
@@ -182,8 +186,8 @@ def _summary(row: dict[str, object]) -> StudySummary:
         study_description=str(row["study_description"]),
         referring_physician_name=str(row["referring_physician_name"]),
         modalities_in_study=tuple(m for m in modalities.split("\\") if m),
-        number_of_study_related_series=int(row["number_of_study_related_series"] or 0),
-        number_of_study_related_instances=int(row["number_of_study_related_instances"] or 0),
+        number_of_study_related_series=_count(row["number_of_study_related_series"]),
+        number_of_study_related_instances=_count(row["number_of_study_related_instances"]),
     )
 
 
