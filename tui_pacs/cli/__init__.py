@@ -87,3 +87,4 @@ from tui_pacs.cli import jobs as _jobs  # noqa: E402,F401
 from tui_pacs.cli import qr as _qr  # noqa: E402,F401
 from tui_pacs.cli import nodes as _nodes  # noqa: E402,F401
 from tui_pacs.cli import view as _view  # noqa: E402,F401
+from tui_pacs.cli import worklist as _worklist  # noqa: E402,F401

@@ -181,7 +181,8 @@ def _check_field(field: str, value: str) -> str:
 
 
 def field_errors(fields: OrderFields) -> dict[str, str]:
-    """Every invalid field of an order being typed, with what is wrong (empty: valid)."""
+    """Every invalid field of an order being typed, with what is wrong (empty: valid), in the
+    order of the fields."""
     errors: dict[str, str] = {}
     for f in dc_fields(OrderFields):
         try:
@@ -203,7 +204,8 @@ def field_errors(fields: OrderFields) -> dict[str, str]:
         ):
             if not value.strip() and name not in errors:
                 errors[name] = "required with a procedure code"
-    return errors
+    order = list(OrderFields.__dataclass_fields__)
+    return dict(sorted(errors.items(), key=lambda item: order.index(item[0])))
 
 
 def validate_order(fields: OrderFields) -> OrderFields:
@@ -474,8 +476,10 @@ def parse_csv(text: str) -> tuple[list[OrderFields], list[CsvRowError]]:
         raise WorklistError(f"line 1: required column(s) missing: {', '.join(missing)}")
     good: list[OrderFields] = []
     errors: list[CsvRowError] = []
+    last = reader.line_num
     for row in reader:
-        line = reader.line_num
+        # A quoted value may span lines: a row is reported by the line it starts on.
+        line, last = last + 1, reader.line_num
         if not any(cell.strip() for cell in row):
             continue
         if len(row) > len(header):

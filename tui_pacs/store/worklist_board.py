@@ -5,6 +5,9 @@ K.6 assigns the Study Instance UID with the order, so a modality that copies it 
 matches exactly; one that does not still carries the accession number). Every function here
 answers a whole list of orders with a fixed number of queries (``IN`` lists in chunks), never
 one query per order.
+
+The patient name compared with an order's is the archive's patient record, which keeps one name
+per Patient ID (the name of the first images received for it).
 """
 
 from __future__ import annotations
