@@ -34,6 +34,7 @@ def names(table: NodeTable) -> list[str]:
 
 
 async def open_nodes(console) -> NodesScreen:  # type: ignore[no-untyped-def]
+    console.app.animation_level = "none"  # no waiting for dialog and scroll animations
     await console.pilot.press("4")
     await settle(console)
     screen = console.app.screen

@@ -17,6 +17,8 @@ from tests.ui.remote_peer import (
 from tui_pacs.model import JobState, RemoteNode
 from tui_pacs.ui.dialogs.error import ErrorDialog
 from tui_pacs.ui.screens.archive import ArchiveScreen
+from tui_pacs.ui.screens.help import HelpScreen
+from tui_pacs.ui.screens.nodes import NodesScreen
 from tui_pacs.ui.screens.remote import RemoteScreen
 from tui_pacs.ui.screens.transfers import TransfersScreen
 from tui_pacs.ui.widgets.job_table import JobTable
@@ -37,6 +39,7 @@ def title(screen: RemoteScreen) -> str:
 
 async def open_remote(console) -> RemoteScreen:  # type: ignore[no-untyped-def]
     """Switch to the remote screen and wait for the node list."""
+    console.app.animation_level = "none"  # no waiting for dialog and scroll animations
     await console.pilot.press("2")
     await settle(console)
     screen = console.app.screen
@@ -228,3 +231,33 @@ async def test_unreachable_node_and_no_node(demo_config, console_factory) -> Non
         await console.pilot.press("f")
         await settle(console)
         assert not console.posted(RemoteScreen.QueryDone)
+
+
+@pytest.mark.parametrize(
+    ("key", "screen_type"),
+    [("2", RemoteScreen), ("3", TransfersScreen), ("4", NodesScreen)],
+    ids=["remote", "transfers", "nodes"],
+)
+async def test_help_and_palette_list_every_action(
+    demo_config, console_factory, key, screen_type
+) -> None:
+    """Each screen's keys are in the footer, the help screen and the command palette."""
+    async with console_factory(demo_config) as console:
+        await console.pilot.press(key)
+        await settle(console)
+        screen = console.app.screen
+        assert isinstance(screen, screen_type)
+        wanted = {b.description for b in screen_type.BINDINGS}
+        palette = {c.title for c in console.app.get_system_commands(screen)}
+        assert wanted <= palette
+        shown = {b.description for b in screen_type.BINDINGS if b.show}
+        footer = {
+            binding.description
+            for (_node, binding, _enabled, _tooltip) in screen.active_bindings.values()
+        }
+        assert shown <= footer
+        await console.pilot.press("question_mark")
+        help_screen = console.app.screen
+        assert isinstance(help_screen, HelpScreen)
+        listed = {description for _keys, description, _where in help_screen.rows}
+        assert wanted <= listed

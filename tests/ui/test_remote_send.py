@@ -16,7 +16,7 @@ from tui_pacs.ui.screens.archive import ArchiveScreen
 from tui_pacs.ui.widgets.series_table import SeriesTable
 from tui_pacs.ui.widgets.study_table import StudyTable
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, pytest.mark.slow]
 
 
 async def test_send_study_and_series_to_a_node(
@@ -28,6 +28,7 @@ async def test_send_study_and_series_to_a_node(
         other = RemoteNode("elsewhere", "ELSEWHERE", "127.0.0.1", 1)
         config = replace(demo_config, nodes=(other, target))
         async with console_factory(config, start_node=True) as console:
+            console.app.animation_level = "none"
             archive = console.app.screen
             assert isinstance(archive, ArchiveScreen)
             study = archive.query_one(StudyTable).selected_uid

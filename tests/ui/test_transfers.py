@@ -41,6 +41,7 @@ def detail(screen: TransfersScreen) -> str:
 
 
 async def open_transfers(console) -> TransfersScreen:  # type: ignore[no-untyped-def]
+    console.app.animation_level = "none"  # no waiting for dialog and scroll animations
     await console.pilot.press("3")
     await settle(console)
     screen = console.app.screen
@@ -147,6 +148,7 @@ async def test_views_cycle(demo_config, console_factory) -> None:
         assert "failed or cancelled" in str(screen.query_one("#jobs-title").render())
 
 
+@pytest.mark.slow
 async def test_failed_job_details_and_retry(
     demo_template: Path, demo_config, console_factory, tmp_path: Path
 ) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Grid, Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
@@ -64,8 +64,8 @@ class NodeFormDialog(ModalScreen[RemoteNode | None]):
     NodeFormDialog #field-ae_title { width: 18; }
     NodeFormDialog .form-error { color: $error; padding-left: 13; display: none; }
     NodeFormDialog .form-error.-shown { display: block; }
-    NodeFormDialog #services-row { height: 1; }
-    NodeFormDialog #services-row Checkbox { margin-right: 1; }
+    NodeFormDialog #services-row { height: auto; }
+    NodeFormDialog #services { grid-size: 4; grid-gutter: 0 1; height: auto; width: 1fr; }
     NodeFormDialog #field-retrieve_method { width: 26; }
     NodeFormDialog #form-note { color: $text-muted; margin-top: 1; }
     NodeFormDialog #form-buttons { height: auto; align-horizontal: right; margin-top: 1; }
@@ -117,14 +117,15 @@ class NodeFormDialog(ModalScreen[RemoteNode | None]):
             services = ALL_SERVICES if node is None else node.allowed_services
             with Horizontal(id="services-row"):
                 yield Label("May call us", classes="form-label")
-                for service in DimseService:
-                    yield Checkbox(
-                        service.value,
-                        service in services,
-                        id=f"service-{service.value}",
-                        compact=True,
-                        disabled=self.read_only,
-                    )
+                with Grid(id="services"):
+                    for service in DimseService:
+                        yield Checkbox(
+                            service.value,
+                            service in services,
+                            id=f"service-{service.value}",
+                            compact=True,
+                            disabled=self.read_only,
+                        )
             yield Static("", id="error-allowed_services", classes="form-error", markup=False)
             with Horizontal(classes="form-row"):
                 yield Label("Retrieve by", classes="form-label")

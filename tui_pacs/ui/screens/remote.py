@@ -41,7 +41,7 @@ class RemoteScreen(ConsoleScreen):
     BINDINGS = [
         Binding("slash", "focus_filter", "Filter"),
         Binding("f", "find", "Find"),
-        Binding("o", "choose_node", "Node"),
+        Binding("o", "choose_node", "Choose node"),
         Binding("space", "toggle_mark", "Mark"),
         Binding("s", "show_series", "Series"),
         Binding("r", "retrieve", "Retrieve"),

@@ -54,7 +54,7 @@ class TransfersScreen(ConsoleScreen):
         Binding("c", "cancel_job", "Cancel job"),
         Binding("r", "retry_job", "Retry job"),
         Binding("e", "job_error", "Error details"),
-        Binding("f", "cycle_view", "Show"),
+        Binding("f", "cycle_view", "Filter jobs"),
         Binding("ctrl+r", "reload", "Reload jobs", show=False),
     ]
 

@@ -22,21 +22,26 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("method", "Retrieve", 8),
     ("source", "Source", 6),
 )
-#: One letter per service, in the standard's order (E F M G S).
+#: One letter per service (E F M G S; W for the worklist, P for MPPS, C for commitment).
 SERVICE_LETTERS = {
     DimseService.ECHO: "E",
     DimseService.FIND: "F",
     DimseService.MOVE: "M",
     DimseService.GET: "G",
     DimseService.STORE: "S",
+    "mwl": "W",
+    "mpps": "P",
+    "commit": "C",
 }
 
 
 def services_letters(node: RemoteNode) -> str:
-    """``EFMGS`` with a dot for each service the node may not use against us."""
+    """``EFMGSWPC`` with a dot for each service the node may not use against us."""
     return "".join(
-        letter if service in node.allowed_services else "·"
-        for service, letter in SERVICE_LETTERS.items()
+        SERVICE_LETTERS.get(service, service.value[:1].upper())
+        if service in node.allowed_services
+        else "·"
+        for service in DimseService
     )
 
 
