@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydicom.dataset import Dataset
+from pydicom.uid import CTImageStorage
+from pynetdicom import AE, evt
+from pynetdicom.sop_class import (  # type: ignore[attr-defined]
+    StudyRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelGet,
+)
 
+from tests.interop.synth import make_ct, new_uid
 from tests.peers import NodeProcess, free_port
 from tests.ui.remote_peer import PEER_AE, job_end, settle
 from tui_pacs.config import Config
 from tui_pacs.model import JobInfo, JobState, RemoteNode
+from tui_pacs.net import status as st
 from tui_pacs.services import jobs as job_service
 from tui_pacs.store import jobs as store_jobs
 from tui_pacs.store.db import use_database
@@ -195,3 +209,82 @@ def console_study(config: Config) -> str:
     from tui_pacs.services.browse import Browser
 
     return Browser(config).study_page(StudyFilter(), limit=1).studies[0].study_instance_uid
+
+
+async def wait_job(config: Config, job_id: int, done: Callable[[JobInfo], bool]) -> JobInfo:
+    """Wait (off the event loop, for at most 30 s) until ``done`` holds for the job."""
+
+    def poll() -> JobInfo:
+        deadline = time.monotonic() + 30
+        while True:
+            info = job_service.get_job(config, job_id)
+            if done(info) or time.monotonic() > deadline:
+                return info
+            time.sleep(0.05)  # polling a row another thread writes
+
+    return await asyncio.to_thread(poll)
+
+
+async def test_cancel_a_running_retrieve(demo_config, console_factory) -> None:
+    """c on a running C-GET: the node sends a C-CANCEL; the job ends cancelled after 1 of 3."""
+    study, series = new_uid(), new_uid()
+    images = [make_ct(study, series, new_uid(), 8, 8, instance_number=i) for i in (1, 2, 3)]
+    first_sent, peer_saw_cancel = threading.Event(), threading.Event()
+
+    def on_find(event: evt.Event) -> Iterator[tuple[int, Dataset | None]]:
+        ds = Dataset()
+        ds.QueryRetrieveLevel = "STUDY"
+        ds.StudyInstanceUID = study
+        ds.SOPClassesInStudy = str(CTImageStorage)
+        yield st.PENDING, ds
+
+    def on_get(event: evt.Event) -> Iterator[Any]:
+        yield len(images)
+        yield st.PENDING, images[0]
+        first_sent.set()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not event.is_cancelled:
+            time.sleep(0.01)  # a slow peer, polling for the cancel as real SCPs do
+        peer_saw_cancel.set()
+        yield st.CANCEL, None
+
+    ae = AE("SLOW_PACS")
+    ae.add_supported_context(StudyRootQueryRetrieveInformationModelFind)
+    ae.add_supported_context(StudyRootQueryRetrieveInformationModelGet)
+    ae.add_supported_context(CTImageStorage, scu_role=True, scp_role=True)
+    server = ae.start_server(
+        ("127.0.0.1", 0),
+        block=False,
+        evt_handlers=[(evt.EVT_C_FIND, on_find), (evt.EVT_C_GET, on_get)],
+    )
+    try:
+        port = server.server_address[1]
+        slow = RemoteNode("slow", "SLOW_PACS", "127.0.0.1", port, retrieve_method="get")
+        config = replace(demo_config, nodes=(slow,))
+        async with console_factory(config, start_node=True) as console:
+            screen = await open_transfers(console)
+            job = job_service.queue_retrieve(config, slow, study)
+            assert await asyncio.to_thread(first_sent.wait, 30)
+            running = await wait_job(config, job.id, lambda j: j.completed == 1)
+            assert running.state == JobState.RUNNING and running.remaining == 2
+            console.app.poll_changes()
+            await settle(console)
+            table = screen.query_one(JobTable)
+            assert table.current is not None and table.current.id == job.id
+            cells = row(table, job.id)
+            assert cells[1] == "running" and cells[3].strip() == "1/3" and "33%" in cells[2]
+            await console.pilot.press("c")
+            assert "C-CANCEL" in str(console.app.screen.query_one("#confirm-message").render())
+            await console.pilot.press("y")
+            await settle(console)
+            (requested,) = console.posted(TransfersScreen.CancelRequested)
+            assert requested.state == JobState.RUNNING  # the node stops it
+            final = await job_end(config, job)
+            assert peer_saw_cancel.is_set()
+            assert final.state == JobState.CANCELLED and final.completed == 1
+            console.app.poll_changes()
+            await settle(console)
+            assert row(table, job.id)[1] == "cancelled"
+            assert "cancelled by request" in detail(screen)
+    finally:
+        server.shutdown()
