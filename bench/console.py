@@ -43,6 +43,7 @@ from tui_pacs.model import StudySort  # noqa: E402
 from tui_pacs.ui import create_app, tune_gc  # noqa: E402
 from tui_pacs.ui.screens.archive import ArchiveScreen  # noqa: E402
 from tui_pacs.ui.widgets.filter_bar import FilterBar  # noqa: E402
+from tui_pacs.ui.widgets.study_table import StudyTable  # noqa: E402
 
 #: (label, FilterBar.set_values arguments)
 FILTERS: list[tuple[str, dict[str, str]]] = [
@@ -177,8 +178,9 @@ async def one_run(config: Config, timeout: float = 30.0) -> dict[str, Any]:
         await timed("paging: last page", "last", lambda: pilot.press("G"))
         await timed("paging: first page", "first", lambda: pilot.press("g"))
 
-        def sort_by(sort: StudySort) -> None:
-            screen.post_message(screen.query_one("#studies").SortRequested(sort))
+        def sort_by(sort: StudySort) -> None:  # as a click on the column's header
+            table = screen.query_one(StudyTable)
+            table.post_message(StudyTable.SortRequested(sort))
 
         await timed("sort: patient name", "sort", lambda: sort_by(StudySort.PATIENT_NAME))
         await timed("sort: study date", "sort", lambda: sort_by(StudySort.STUDY_DATE))

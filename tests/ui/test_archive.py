@@ -172,7 +172,7 @@ async def test_paging_and_sorting(demo_config, console_factory) -> None:
         assert names(table) == first
         await console.pilot.click(StudyTable, offset=(2, 0))  # the Patient header
         await console.settle()
-        assert screen.sort == "patient_name" and not screen.descending
+        assert screen.studies.sort == "patient_name" and not screen.studies.descending
         assert names(table)[0] == "DUBOIS, Camille"
         await console.pilot.press("r")
         await console.settle()

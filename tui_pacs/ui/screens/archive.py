@@ -7,8 +7,6 @@ the page in place (same filter, same page, cursor kept on the same study).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -20,42 +18,18 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Input, Label
 from textual.worker import get_current_worker
 
-from tui_pacs.model import (
-    InstanceSummary,
-    SeriesSummary,
-    StudyFilter,
-    StudyPage,
-    StudySort,
-    TagNode,
-)
+from tui_pacs.model import InstanceSummary, SeriesSummary, StudyFilter, TagNode
 from tui_pacs.services.browse import STUDY_CHANGE_KINDS
 from tui_pacs.ui.messages import ChangesArrived
 from tui_pacs.ui.screens.base import ConsoleScreen
 from tui_pacs.ui.widgets.filter_bar import FilterBar
 from tui_pacs.ui.widgets.instance_panel import InstancePanel
 from tui_pacs.ui.widgets.series_table import SeriesTable
-from tui_pacs.ui.widgets.study_table import COLUMNS, StudyTable
+from tui_pacs.ui.widgets.study_list import StudyList
+from tui_pacs.ui.widgets.study_table import StudyTable
 
 #: Below this width the instance panel takes the whole body when opened, instead of a column.
 NARROW = 120
-SORT_NAMES = {
-    StudySort.STUDY_DATE: "date",
-    StudySort.PATIENT_NAME: "name",
-    StudySort.PATIENT_ID: "patient ID",
-    StudySort.ACCESSION_NUMBER: "accession",
-    StudySort.MODALITIES_IN_STUDY: "modality",
-    StudySort.STUDY_DESCRIPTION: "description",
-    StudySort.NUMBER_OF_STUDY_RELATED_INSTANCES: "images",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class PageRequest:
-    """Which page to fetch: after a key, before a key, the last, or (all empty) the first."""
-
-    after: tuple[object, ...] | None = None
-    before: tuple[object, ...] | None = None
-    last: bool = False
 
 
 class ArchiveScreen(ConsoleScreen):
@@ -81,30 +55,9 @@ class ArchiveScreen(ConsoleScreen):
         Binding("escape", "back", "Back", show=False),
     ]
 
-    class PageShown(Message):
-        """A page of studies is on screen (``offset``: rows before it; ``total`` if counted)."""
-
-        def __init__(self, page: StudyPage, offset: int, reason: str) -> None:
-            super().__init__()
-            self.page = page
-            self.row_offset = offset
-            self.reason = reason
-
-    class _PageLoaded(Message):
-        def __init__(
-            self, page: StudyPage, request: PageRequest, flt: StudyFilter, cursor: str, reason: str
-        ) -> None:
-            super().__init__()
-            self.page, self.request, self.flt = page, request, flt
-            self.cursor, self.reason = cursor, reason
-
-    class CountShown(Message):
-        """The number of studies matching ``study_filter`` is on screen."""
-
-        def __init__(self, study_filter: StudyFilter, total: int) -> None:
-            super().__init__()
-            self.study_filter = study_filter
-            self.total = total
+    #: Re-exported: what the study list posts (tests and the bench wait for them).
+    PageShown = StudyList.PageShown
+    CountShown = StudyList.CountShown
 
     class SeriesShown(Message):
         """The series of ``study_instance_uid`` are on screen."""
@@ -128,13 +81,6 @@ class ArchiveScreen(ConsoleScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.study_filter = StudyFilter()
-        self.sort = StudySort.STUDY_DATE
-        self.descending = True
-        self.request = PageRequest()
-        self.page: StudyPage | None = None
-        self.row_offset = 0
-        self.total: int | None = None
         self.study_uid: str | None = None
         self.series_uid: str | None = None
         self._focus_before_tags: Widget | None = None
@@ -148,17 +94,22 @@ class ArchiveScreen(ConsoleScreen):
         yield FilterBar(self.context.today, self.context.filter_delay, id="filter-bar")
         with Horizontal(id="browser"):
             with Vertical(id="lists"):
-                yield Label("Studies", id="studies-title", classes="section-title")
-                yield StudyTable(id="studies")
+                yield StudyList(self.context.browser, self.context.page_size, id="study-list")
                 yield Label("Series", id="series-title", classes="section-title")
                 yield SeriesTable(id="series")
             yield InstancePanel(id="instance-panel")
 
     def on_mount(self) -> None:
-        self.study_filter = self.query_one(FilterBar).current_filter() or StudyFilter()
         self.query_one(StudyTable).focus()
         self._narrow(self.app.size.width)
-        self.load_page(PageRequest(), cursor="top", reason="start")
+        self.studies.set_filter(
+            self.query_one(FilterBar).current_filter() or StudyFilter(), reason="start"
+        )
+
+    @property
+    def studies(self) -> StudyList:
+        """The paged study list."""
+        return self.query_one(StudyList)
 
     def on_resize(self, event: Resize) -> None:
         self._narrow(event.size.width)
@@ -169,27 +120,6 @@ class ArchiveScreen(ConsoleScreen):
             self._load_instances_soon()
 
     # -- workers -------------------------------------------------------------------------------
-
-    @work(thread=True, exclusive=True, group="studies", exit_on_error=False)
-    def load_page(self, request: PageRequest, cursor: str = "keep", reason: str = "") -> None:
-        """Fetch a page of studies, then count the matches."""
-        worker = get_current_worker()
-        flt, browser = self.study_filter, self.context.browser
-        page = browser.study_page(
-            flt,
-            sort=self.sort,
-            descending=self.descending,
-            after=request.after,
-            before=request.before,
-            last=request.last,
-            limit=self.context.page_size,
-        )
-        if worker.is_cancelled:
-            return
-        self.post_message(self._PageLoaded(page, request, flt, cursor, reason))
-        total = browser.count_studies(flt)
-        if not worker.is_cancelled:
-            self.post_message(self.CountShown(flt, total))
 
     @work(thread=True, exclusive=True, group="series", exit_on_error=False)
     def load_series(self, study_instance_uid: str) -> None:
@@ -214,41 +144,10 @@ class ArchiveScreen(ConsoleScreen):
 
     # -- results -------------------------------------------------------------------------------
 
-    @on(_PageLoaded)
-    def _page_loaded(self, message: _PageLoaded) -> None:
-        if message.flt != self.study_filter:
-            return  # a page of a filter that has been replaced since
-        page = message.page
-        table = self.query_one(StudyTable)
-        keep = self.study_uid if message.cursor == "keep" else None
-        if message.reason == "previous":
-            self.row_offset = max(0, self.row_offset - len(page.studies))
-        elif message.reason == "next" and self.page is not None:
-            self.row_offset += len(self.page.studies)
-        elif message.reason == "last" and self.total is not None:
-            self.row_offset = max(0, self.total - len(page.studies))
-        elif message.reason in ("first", "filter", "start", "sort"):
-            self.row_offset = 0
-        self.page, self.request = page, message.request
-        table.show_studies(
-            page.studies,
-            keep_uid=keep,
-            cursor=message.cursor,
-            has_previous=page.has_previous,
-            has_next=page.has_next,
-        )
-        self._studies_title()
-        if not page.studies:
+    @on(StudyList.PageShown)
+    def _page_shown(self, message: StudyList.PageShown) -> None:
+        if not message.page.studies:
             self._select_study(None)
-        self.post_message(self.PageShown(page, self.row_offset, message.reason))
-
-    @on(CountShown)
-    def _count_shown(self, message: CountShown) -> None:
-        if message.study_filter == self.study_filter:
-            self.total = message.total
-            if self.request.last and self.page is not None:
-                self.row_offset = max(0, message.total - len(self.page.studies))
-            self._studies_title()
 
     @on(SeriesShown)
     def _series_shown(self, message: SeriesShown) -> None:
@@ -279,17 +178,6 @@ class ArchiveScreen(ConsoleScreen):
     @on(InstancePanel.InstanceChosen)
     def _instance_chosen(self, message: InstancePanel.InstanceChosen) -> None:
         self.load_tags(message.instance.sop_instance_uid)
-
-    def _studies_title(self) -> None:
-        page = self.page
-        count = len(page.studies) if page else 0
-        total = "…" if self.total is None else f"{self.total:,}"
-        span = f"{self.row_offset + 1:,}–{self.row_offset + count:,}" if count else "0"
-        arrow = "▼" if self.descending else "▲"
-        filtered = "" if self.study_filter.is_empty else " · filtered"
-        self.query_one("#studies-title", Label).update(
-            f"Studies {span} of {total} · by {SORT_NAMES[self.sort]} {arrow}{filtered}"
-        )
 
     def _series_title(self) -> None:
         title = "Series"
@@ -375,28 +263,7 @@ class ArchiveScreen(ConsoleScreen):
 
     @on(FilterBar.Changed)
     def _filter_changed(self, message: FilterBar.Changed) -> None:
-        self.study_filter = message.study_filter
-        self.total = None
-        self.load_page(PageRequest(), cursor="top", reason="filter")
-
-    @on(StudyTable.PageRequested)
-    def _page_requested(self, message: StudyTable.PageRequested) -> None:
-        if message.direction == "next":
-            self.action_next_page()
-        else:
-            self.action_previous_page(cursor="bottom")
-
-    @on(StudyTable.SortRequested)
-    def _sort_requested(self, message: StudyTable.SortRequested) -> None:
-        if message.sort == self.sort:
-            self.descending = not self.descending
-        else:
-            self.sort, self.descending = message.sort, message.sort == StudySort.STUDY_DATE
-        self._resort()
-
-    def _resort(self) -> None:
-        self.query_one(StudyTable).set_sort(self.sort, self.descending)
-        self.load_page(PageRequest(), cursor="top", reason="sort")
+        self.studies.set_filter(message.study_filter)
 
     def action_focus_filter(self) -> None:
         """Put the cursor in the patient name filter."""
@@ -412,41 +279,31 @@ class ArchiveScreen(ConsoleScreen):
 
     def action_cycle_sort(self) -> None:
         """Sort by the next column."""
-        sorts = [sort for _key, _header, sort, _width in COLUMNS if sort is not None]
-        self.sort = sorts[(sorts.index(self.sort) + 1) % len(sorts)]
-        self.descending = self.sort in (
-            StudySort.STUDY_DATE,
-            StudySort.NUMBER_OF_STUDY_RELATED_INSTANCES,
-        )
-        self._resort()
+        self.studies.next_sort()
 
     def action_reverse_sort(self) -> None:
         """Reverse the sort order."""
-        self.descending = not self.descending
-        self._resort()
+        self.studies.set_sort(self.studies.sort, not self.studies.descending)
 
     def action_next_page(self) -> None:
         """Show the next page of studies."""
-        if self.page is not None and self.page.has_next:
-            self.load_page(PageRequest(after=self.page.last_key), cursor="top", reason="next")
+        self.studies.next_page()
 
-    def action_previous_page(self, cursor: str = "top") -> None:
+    def action_previous_page(self) -> None:
         """Show the previous page of studies."""
-        if self.page is not None and self.page.has_previous:
-            request = PageRequest(before=self.page.first_key)
-            self.load_page(request, cursor=cursor, reason="previous")
+        self.studies.previous_page()
 
     def action_first_page(self) -> None:
         """Show the first page."""
-        self.load_page(PageRequest(), cursor="top", reason="first")
+        self.studies.first_page()
 
     def action_last_page(self) -> None:
         """Show the last page."""
-        self.load_page(PageRequest(last=True), cursor="bottom", reason="last")
+        self.studies.last_page()
 
     def action_reload(self) -> None:
         """Read the current page again."""
-        self.load_page(self.request, cursor="keep", reason="reload")
+        self.studies.reload()
         if self.study_uid is not None:
             self.load_series(self.study_uid)
 
@@ -510,7 +367,7 @@ class ArchiveScreen(ConsoleScreen):
     def on_changes_arrived(self, message: ChangesArrived) -> None:
         if not message.kinds & STUDY_CHANGE_KINDS:
             return
-        self.load_page(self.request, cursor="keep", reason="changes")
+        self.studies.reload(reason="changes")
         if self.study_uid is not None:
             self.load_series(self.study_uid)
         if self.series_uid is not None and self.series_uid == self._instances_of:
