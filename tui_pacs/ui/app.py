@@ -73,6 +73,7 @@ MODE_SPECS: list[ModeSpec] = [
         lazy_screen("tui_pacs.ui.screens.transfers", "TransfersScreen"),
     ),
     ModeSpec("nodes", "4", "Nodes", lazy_screen("tui_pacs.ui.screens.nodes", "NodesScreen")),
+    ModeSpec("desk", "5", "Desk", lazy_screen("tui_pacs.ui.screens.desk", "DeskScreen")),
 ]  # fmt: skip
 
 
