@@ -49,6 +49,7 @@ class ArchiveScreen(ConsoleScreen):
         Binding("t", "toggle_tags", "Tags"),
         Binding("f", "find_tag", "Find tag"),
         Binding("S", "send", "Send"),
+        Binding("v", "view", "View"),
         Binding("right_square_bracket", "step_instance(1)", "Next image", show=False),
         Binding("left_square_bracket", "step_instance(-1)", "Prev image", show=False),
         Binding("ctrl+r", "reload", "Reload", show=False),
@@ -100,6 +101,10 @@ class ArchiveScreen(ConsoleScreen):
             yield InstancePanel(id="instance-panel")
 
     def on_mount(self) -> None:
+        # The image preview (issue 5) fills the instance panel's preview slot.
+        from tui_pacs.ui.widgets.preview import PreviewPane
+
+        self.query_one("#preview").mount(PreviewPane(id="preview-pane"))
         self.query_one(StudyTable).focus()
         self._narrow(self.app.size.width)
         self.studies.set_filter(
@@ -210,6 +215,8 @@ class ArchiveScreen(ConsoleScreen):
         self._instances_of = None
         if uid is None:
             panel.show_instances([])
+            for pane in self.query("#preview-pane"):
+                pane.clear()  # type: ignore[attr-defined]
             return
         self._load_instances_soon()
 
@@ -242,6 +249,9 @@ class ArchiveScreen(ConsoleScreen):
         if self.series_uid is not None and self.series_uid != self._instances_of:
             self._instances_of = self.series_uid
             self.load_instances(self.series_uid)
+            if self.study_uid is not None:
+                for pane in self.query("#preview-pane"):
+                    pane.show_series(self.study_uid, self.series_uid)  # type: ignore[attr-defined]
 
     @on(DataTable.RowHighlighted, "#studies")
     def _study_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -344,6 +354,18 @@ class ArchiveScreen(ConsoleScreen):
             self.query_one(StudyTable).focus()
         else:
             self.query_one(StudyTable).focus()
+
+    # -- viewer --------------------------------------------------------------------------------
+
+    def action_view(self) -> None:
+        """Open the selected series (at the instance of the panel) in the viewer."""
+        panel = self.query_one(InstancePanel)
+        if self.series_uid is None or not panel.instances:
+            self.notify("No series with images selected", severity="warning")
+            return
+        from tui_pacs.ui.screens.viewer import ViewerScreen
+
+        self.app.push_screen(ViewerScreen(list(panel.instances), panel.position))
 
     # -- send ----------------------------------------------------------------------------------
 

@@ -1,0 +1,171 @@
+"""One image in the console: sixel, kitty graphics or half-blocks, or a message when there is none.
+
+The caller renders the picture at :meth:`ImageView.pixel_box` (the widget's cells in pixels of
+the chosen protocol; two square pixels per cell for half-blocks) with the aspect ratio kept, and
+hands it to :meth:`ImageView.show`; the widget never scales it again. Sixel goes through our
+numpy encoder (:mod:`tui_pacs.ui.sixel`) plugged into textual-image's sixel widget; kitty uses
+textual-image's placeholder widget; half-blocks are drawn here (``▀`` with the upper pixel as
+foreground and the lower as background, true colour where the terminal has it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from rich.segment import Segment
+from rich.style import Style
+from textual.app import ComposeResult
+from textual.containers import Container
+from textual.geometry import Size
+from textual.strip import Strip
+from textual.widget import Widget
+from textual.widgets import Static
+
+from tui_pacs.ui import graphics
+from tui_pacs.ui.graphics import GraphicsMode
+from tui_pacs.ui.sixel import encode as sixel_encode
+
+_UPPER = "\u2580"
+
+
+class HalfcellCanvas(Widget):
+    """An RGB image drawn with upper half blocks, one cell per two vertical pixels."""
+
+    DEFAULT_CSS = "HalfcellCanvas { width: auto; height: auto; }"
+
+    def __init__(self, image: Image.Image, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._strips = self._build(image)
+        self._cells = Size(image.width, (image.height + 1) // 2)
+
+    @staticmethod
+    def _build(image: Image.Image) -> list[Strip]:
+        arr = np.asarray(image.convert("RGB"))
+        if arr.shape[0] % 2:
+            arr = np.concatenate([arr, np.zeros((1, arr.shape[1], 3), np.uint8)])
+        top, bottom = arr[0::2], arr[1::2]
+        styles: dict[tuple[int, ...], Style] = {}
+        strips = []
+        for up_row, low_row in zip(top.tolist(), bottom.tolist(), strict=True):
+            segments = []
+            for up, low in zip(up_row, low_row, strict=True):
+                key = (*up, *low)
+                style = styles.get(key)
+                if style is None:
+                    style = Style.parse(f"rgb({up[0]},{up[1]},{up[2]}) on rgb({low[0]},{low[1]},{low[2]})")
+                    styles[key] = style
+                segments.append(Segment(_UPPER, style))
+            strips.append(Strip(Segment.simplify(segments), len(up_row)))
+        return strips
+
+    def get_content_width(self, container: Size, viewport: Size) -> int:
+        return self._cells.width
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return self._cells.height
+
+    def render_line(self, y: int) -> Strip:
+        if 0 <= y < len(self._strips):
+            return self._strips[y]
+        return Strip.blank(self.size.width)
+
+
+def _sixel_widget(image: Image.Image) -> Widget:
+    """textual-image's sixel widget with our encoder and without its own scaling."""
+    from textual_image.widget.sixel import Image as SixelImage
+    from textual_image.widget.sixel import _ImageSixelImpl
+
+    class _FastSixelImpl(_ImageSixelImpl):
+        def _image_to_sixels(self, image: Image.Image, sixel_options: Any = None, background: Any = None) -> str:
+            return sixel_encode(image)
+
+        def _scale_image(self, image_data: Any, terminal_sizes: Any) -> Any:
+            return image_data
+
+    class FastSixelImage(SixelImage):
+        def compose(self) -> ComposeResult:
+            yield _FastSixelImpl(self.image, self._sixel_options)
+
+    return FastSixelImage(image)
+
+
+class ImageView(Container):
+    """Shows one rendered image, or a message (no image, an error) in its place."""
+
+    DEFAULT_CSS = """
+    ImageView { align: center middle; background: black; }
+    ImageView > .image-message { width: auto; height: auto; color: $text-muted; background: black; }
+    ImageView > .image-message.-error { color: $error; text-style: bold; }
+    """
+
+    def __init__(self, *, mode: GraphicsMode | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._mode = mode
+        self.image: Image.Image | None = None
+        self.message: str = ""
+        self.error = False
+
+    @property
+    def mode(self) -> GraphicsMode:
+        """The protocol this widget draws with."""
+        return self._mode or graphics.current().mode
+
+    def cell_pixels(self) -> tuple[int, int]:
+        """Pixels per cell of the protocol in use (half-blocks: 1 x 2)."""
+        if self.mode in (GraphicsMode.SIXEL, GraphicsMode.KITTY):
+            g = graphics.current()
+            return g.cell_width, g.cell_height
+        return 1, 2
+
+    def pixel_box(self, cells: Size | None = None) -> tuple[int, int]:
+        """The size in pixels to render an image at to fill the widget (aspect is the caller's)."""
+        size = cells or self.content_size
+        width, height = self.cell_pixels()
+        return max(1, size.width * width), max(1, size.height * height)
+
+    def show(self, image: Image.Image) -> None:
+        """Draw an image rendered at (at most) :meth:`pixel_box`."""
+        self.image, self.message, self.error = image, "", False
+        self._redraw()
+
+    def show_message(self, text: str, *, error: bool = False) -> None:
+        """Show a message instead of an image (no selection, broken file, missing codec)."""
+        self.image, self.message, self.error = None, text, error
+        self._redraw()
+
+    def _redraw(self) -> None:
+        if not self.is_mounted:
+            return
+        with self.app.batch_update():
+            self.remove_children()
+            self.mount(self._content())
+
+    def on_mount(self) -> None:
+        if self.image is not None or self.message:
+            self.mount(self._content())
+
+    def _content(self) -> Widget:
+        if self.image is None or self.mode is GraphicsMode.NONE:
+            text = self.message
+            if self.image is not None:
+                text = f"{self.image.width}x{self.image.height} image (graphics off)"
+            widget = Static(text, classes="image-message")
+            widget.set_class(self.error, "-error")
+            return widget
+        image = self.image
+        if self.mode is GraphicsMode.HALFCELL:
+            return HalfcellCanvas(image, classes="image")
+        cw, ch = self.cell_pixels()
+        cells_w, cells_h = -(-image.width // cw), -(-image.height // ch)
+        if self.mode is GraphicsMode.SIXEL:
+            widget = _sixel_widget(image)
+        else:
+            from textual_image.widget import TGPImage
+
+            widget = TGPImage(image)
+        widget.styles.width = cells_w
+        widget.styles.height = cells_h
+        widget.add_class("image")
+        return widget
