@@ -106,6 +106,9 @@ class Config:
     #: Tech desk: seconds without a new image after which an order that has images but no MPPS
     #: is marked completed (0: only an MPPS completes an order).
     worklist_complete_after: int = 60
+    #: Console: how images are drawn: "auto" (probe the terminal), "sixel", "kitty",
+    #: "halfcell" or "none"; --graphics and $TUI_PACS_GRAPHICS override it.
+    console_graphics: str = "auto"
     #: Remote nodes from the config file (the database may hold more).
     nodes: tuple[RemoteNode, ...] = ()
     #: The file these settings came from, or None for the built-in defaults.
@@ -153,6 +156,7 @@ _SECTIONS: dict[str, dict[str, str]] = {
         "strict_hierarchy": "query_strict_hierarchy",
     },
     "worklist": {"complete_after": "worklist_complete_after"},
+    "console": {"graphics": "console_graphics"},
 }
 _NODE_KEYS = (
     "name",
@@ -344,6 +348,11 @@ def _convert(attr: str, value: Any, where: str, path: Path | None) -> Any:
             except ValueError:
                 allowed = ", ".join(p.value for p in DuplicatePolicy)
                 raise ConfigError(f"{where}: {value!r}; allowed: {allowed}") from None
+        case "console_graphics":
+            allowed = ("auto", "sixel", "kitty", "halfcell", "none")
+            if not isinstance(value, str) or value.strip().lower() not in allowed:
+                raise ConfigError(f"{where}: expected one of {', '.join(allowed)}")
+            return value.strip().lower()
         case "worklist_complete_after":
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"{where}: expected 0 (never) or a number of seconds")

@@ -57,9 +57,16 @@ def _config(ctx: click.Context) -> Config:
     is_flag=True,
     help="Console: fill an empty archive with a small demo archive (made locally) at start.",
 )
+@click.option(
+    "--graphics",
+    type=click.Choice(["auto", "sixel", "kitty", "halfcell", "none"]),
+    default=None,
+    help="Console: how images are drawn (default: $TUI_PACS_GRAPHICS, then [console] graphics, "
+    "then auto: probe the terminal).",
+)
 @click.version_option(__version__, prog_name="tui-pacs")
 @click.pass_context
-def main(ctx: click.Context, config_path: str | None, demo: bool) -> None:
+def main(ctx: click.Context, config_path: str | None, demo: bool, graphics: str | None) -> None:
     """tui-pacs: a departmental PACS that lives in the terminal.
 
     With no command, opens the console (it starts a node in-process when none is running).
@@ -72,7 +79,7 @@ def main(ctx: click.Context, config_path: str | None, demo: bool) -> None:
         from tui_pacs.ui import run_console
 
         try:
-            run_console(cfg, demo=demo)
+            run_console(cfg, demo=demo, graphics=graphics)
         except PacsError as exc:
             click.echo(f"{exc.title}: {exc.message}", err=True)
             sys.exit(1)

@@ -76,14 +76,29 @@ def create_app(
     return PacsApp(context)
 
 
-def run_console(config: Config, *, demo: bool = False) -> None:
-    """Run the console in this terminal until the person quits."""
+def run_console(config: Config, *, demo: bool = False, graphics: str | None = None) -> None:
+    """Run the console in this terminal until the person quits.
+
+    Args:
+        config: The effective configuration.
+        demo: Fill an empty archive with the demo studies at start.
+        graphics: ``--graphics`` (None: environment, configuration, then the probe).
+    """
+    from tui_pacs.errors import ConfigError
     from tui_pacs.services.node import setup_logging
+    from tui_pacs.ui.graphics import resolve
+
+    # The terminal is probed here, before Textual owns stdin.
+    try:
+        chosen = resolve(graphics, config.console_graphics)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
     setup_logging(config, to_stderr=False)
     # Library warnings would otherwise be printed over the screen.
     logging.captureWarnings(True)
     app = create_app(config, demo=demo)
+    logging.getLogger(__name__).info("graphics: %s (%s)", chosen.mode.value, chosen.reason)
     tune_gc()
     try:
         app.run()

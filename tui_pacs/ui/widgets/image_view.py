@@ -72,23 +72,31 @@ class HalfcellCanvas(Widget):
         return Strip.blank(self.size.width)
 
 
+_SIXEL_CLASS: type[Widget] | None = None
+
+
 def _sixel_widget(image: Image.Image) -> Widget:
     """textual-image's sixel widget with our encoder and without its own scaling."""
-    from textual_image.widget.sixel import Image as SixelImage
-    from textual_image.widget.sixel import _ImageSixelImpl
+    global _SIXEL_CLASS
+    if _SIXEL_CLASS is None:
+        from textual_image.widget.sixel import Image as SixelImage
+        from textual_image.widget.sixel import _ImageSixelImpl, _NoopRenderable
 
-    class _FastSixelImpl(_ImageSixelImpl):
-        def _image_to_sixels(self, image: Image.Image, sixel_options: Any = None, background: Any = None) -> str:
-            return sixel_encode(image)
+        class _FastSixelImpl(_ImageSixelImpl):
+            def _image_to_sixels(
+                self, image: Image.Image, sixel_options: Any = None, background: Any = None
+            ) -> str:
+                return sixel_encode(image)
 
-        def _scale_image(self, image_data: Any, terminal_sizes: Any) -> Any:
-            return image_data
+            def _scale_image(self, image_data: Any, terminal_sizes: Any) -> Any:
+                return image_data  # already rendered at the widget's pixel box
 
-    class FastSixelImage(SixelImage):
-        def compose(self) -> ComposeResult:
-            yield _FastSixelImpl(self.image, self._sixel_options)
+        class FastSixelImage(SixelImage, Renderable=_NoopRenderable):  # type: ignore[call-arg]
+            def compose(self) -> ComposeResult:
+                yield _FastSixelImpl(self.image, self._sixel_options)
 
-    return FastSixelImage(image)
+        _SIXEL_CLASS = FastSixelImage
+    return _SIXEL_CLASS(image)  # type: ignore[call-arg]
 
 
 class ImageView(Container):
