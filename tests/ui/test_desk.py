@@ -48,12 +48,12 @@ async def test_board_shows_orders_with_counts(console_factory, desk: Desk) -> No
         o = desk.orders
         doe, roe = rows[f"order:{o['doe'].id}"], rows[f"order:{o['roe'].id}"]
         smith, lee = rows[f"order:{o['smith'].id}"], rows[f"order:{o['lee'].id}"]
-        assert (doe[0], doe[7], doe[8], doe[9]) == ("", "completed", "completed", "2/4")
-        assert roe[0] == "ID" and roe[9] == "1/3"
-        assert (smith[7], smith[9]) == ("scheduled", "0/0")
-        assert lee[0] == "NOIMG" and lee[8] == "completed"
+        assert (doe[0], doe[4], doe[6], doe[5]) == ("", "completed", "completed", "2/4")
+        assert roe[0] == "ID" and roe[5] == "1/3"
+        assert (smith[4], smith[5]) == ("scheduled", "0/0")
+        assert lee[0] == "NOIMG" and lee[6] == "completed"
         stray = [r for k, r in rows.items() if k.startswith("study:")]
-        assert len(stray) == 1 and stray[0][0] == "NO ORDER" and stray[0][3] == "P7"
+        assert len(stray) == 1 and stray[0][0] == "NO ORDER" and stray[0][7] == "P7"
         title = str(screen.query_one("#desk-title").render())
         assert "4 orders" in title and "3 flagged" in title
         # Filtered by modality: only the MR order (and no CT stray study).
@@ -85,13 +85,13 @@ async def test_live_update_keeps_cursor(console_factory, tmp_path: Path) -> None
         desk.images(smith, series=2, per_series=2)
         console.app.poll_changes()
         await console.settle()
-        assert cells(screen)[key][9] == "2/4"
+        assert cells(screen)[key][5] == "2/4"
         assert table.current is not None and table.current.key == key
         assert screen.query_one("#desk-detail").render() is not None
         desk.images(smith, per_series=1)
         console.app.poll_changes()
         await console.settle()
-        assert cells(screen)[key][9] == "3/5"
+        assert cells(screen)[key][5] == "3/5"
         assert table.current.key == key
 
 
@@ -205,7 +205,7 @@ async def test_create_edit_cancel_order(console_factory, tmp_path: Path) -> None
         await console.settle()
         gone = desk.service.get(created.id)
         assert gone.cancelled and gone.status == OrderStatus.DISCONTINUED
-        assert cells(screen)[f"order:{created.id}"][7] == "cancelled"
+        assert cells(screen)[f"order:{created.id}"][4] == "cancelled"
         assert console.posted(DeskScreen.OrderSaved)[-1].action == "cancelled"
 
 

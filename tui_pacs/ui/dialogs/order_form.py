@@ -64,11 +64,11 @@ class OrderFormDialog(ModalScreen[WorklistOrder | None]):
     DEFAULT_CSS = """
     OrderFormDialog { align: center middle; }
     OrderFormDialog > Vertical {
-        width: 76; max-width: 100%; height: auto; max-height: 100%;
+        width: 76; max-width: 100%; height: 100%; max-height: 44;
         border: thick $primary; background: $surface; padding: 0 1;
     }
     OrderFormDialog #form-title { text-style: bold; width: 1fr; }
-    OrderFormDialog #form-fields { height: auto; max-height: 40; }
+    OrderFormDialog #form-fields { height: 1fr; }
     OrderFormDialog .form-row { height: 1; }
     OrderFormDialog .form-label { width: 14; color: $text-muted; }
     OrderFormDialog .form-row Input { width: 1fr; }

@@ -156,7 +156,8 @@ class DeskScreen(ConsoleScreen):
         if row.progress is not None:
             p, o = row.progress, row.progress.order
             lines.append(
-                f"Order {o.id} · {o.patient_name} ({o.patient_id}) · acc {o.accession_number} · "
+                f"Order {o.id} · {o.patient_name.replace('^', ' ')} ({o.patient_id}) · "
+                f"acc {o.accession_number} · "
                 f"SPS {o.scheduled_procedure_step_id} · {o.modality} @ "
                 f"{o.scheduled_station_ae_title or '-'}"
             )
@@ -178,7 +179,8 @@ class DeskScreen(ConsoleScreen):
         elif row.study is not None:
             s = row.study
             lines.append(
-                f"Study {s.study_description or ''} · {s.patient_name} ({s.patient_id}) · "
+                f"Study {s.study_description or ''} · {s.patient_name.replace('^', ' ')} "
+                f"({s.patient_id}) · "
                 f"acc {s.accession_number or '-'} · {s.study_date}"
             )
         flags = flag_lines(row)
