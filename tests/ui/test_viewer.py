@@ -85,27 +85,78 @@ async def test_viewer_scrolls_windows_presets_inverts_zooms(demo_config, console
         assert isinstance(console.app.screen, ArchiveScreen)
 
 
-async def test_viewer_cine_play_pause(demo_config, console_factory) -> None:
-    """Space plays a multi-frame US loop (the frame advances) and pauses it again."""
+def us_cine(folder: Path, frames: int = 6) -> Path:
+    """A small multi-frame ultrasound loop (8-bit, a bright bar moving frame by frame)."""
+    from pydicom.dataset import Dataset
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.3.1"
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.3.1"
+    ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.Modality = "US"
+    ds.PatientName = "CINE^Test"
+    ds.Rows, ds.Columns, ds.NumberOfFrames = 40, 48, frames
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.FrameTime = "40"
+    pixels = np.zeros((frames, 40, 48), np.uint8)
+    for k in range(frames):
+        pixels[k, :, k * 8 : k * 8 + 8] = 200
+    ds.PixelData = pixels.tobytes()
+    path = folder / "cine.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def file_row(path: Path, sop_class: str, frames: int = 1) -> InstanceSummary:
+    """An instance row for a file outside the archive (the renderer is told where it is)."""
+    from datetime import datetime
+
+    return InstanceSummary(
+        "1.2.3", "1.2.3.4", sop_class, 1, 40, 48, frames, ExplicitVRLittleEndian, 100,
+        datetime(2026, 1, 1),
+    )  # fmt: skip
+
+
+async def view_file(console, path: Path, sop_class: str) -> ViewerScreen:
+    """Push a viewer on one file (the shared renderer resolves every row to it)."""
+    from tui_pacs.ui.screens.viewer import shared_renderer
+
+    shared_renderer(console.app).resolve = lambda source: path  # type: ignore[method-assign]
+    viewer = ViewerScreen([file_row(path, sop_class)])
+    await console.app.push_screen(viewer)
+    return viewer
+
+
+async def test_viewer_cine_play_pause(demo_config, console_factory, tmp_path) -> None:
+    """Right steps a frame; space plays a multi-frame US loop (frames advance) and pauses it; f is faster."""
+    path = us_cine(tmp_path)
     async with console_factory(demo_config) as console:
-        renderer_studies = console.app.screen.query_one(StudyTable)
-        # Find the US study of the demo archive by its modality column.
-        downs = next(
-            i for i in range(renderer_studies.row_count) if "US" in str(renderer_studies.get_row_at(i))
-        )
-        viewer = await open_viewer(console, study_downs=downs)
+        viewer = await view_file(console, path, "1.2.840.10008.5.1.4.1.1.3.1")
         first = await shown(console)
-        if viewer.frames <= 1:
-            pytest.skip("the demo US has single-frame images")
+        assert viewer.frames == 6 and first.state.frame == 0
+        await console.pilot.press("right")
+        assert (await shown(console)).result.annotations.frame == (2, 6)
+        await console.pilot.press("f")
+        assert viewer.fps == 20
         await console.pilot.press("space")
         assert viewer.playing
-        for _ in range(200):
-            await console.pilot.pause(0.02)
-            if viewer.state.frame != first.state.frame:
+        seen = {viewer.state.frame}
+        for _ in range(300):
+            await console.pilot.pause(0.01)
+            seen.add(viewer.state.frame)
+            if len(seen) >= 3:
                 break
-        assert viewer.state.frame != first.state.frame
+        assert len(seen) >= 3
         await console.pilot.press("space")
         assert not viewer.playing
+        await console.settle()
+        stopped = viewer.state.frame
+        await console.pilot.pause(0.2)
+        assert viewer.state.frame == stopped
 
 
 def broken_instance(folder: Path) -> Path:
@@ -131,21 +182,14 @@ def broken_instance(folder: Path) -> Path:
 
 async def test_viewer_shows_a_broken_file_as_a_message(demo_config, console_factory, tmp_path) -> None:
     """A file whose pixel data cannot be decoded is a message in the pane, not a crash."""
-    from datetime import datetime
-
     path = broken_instance(tmp_path)
-    row = InstanceSummary(
-        "1.2.3", "1.2.3.4", "1.2.840.10008.5.1.4.1.1.2", 1, 64, 64, 1, ExplicitVRLittleEndian, 100, datetime(2026, 1, 1)
-    )
     async with console_factory(demo_config) as console:
-        viewer = ViewerScreen([row])
-        renderer = __import__("tui_pacs.ui.screens.viewer", fromlist=["x"]).shared_renderer(console.app)
-        renderer.resolve = lambda source: path  # type: ignore[method-assign]
-        await console.app.push_screen(viewer)
+        viewer = await view_file(console, path, "1.2.840.10008.5.1.4.1.1.2")
         done = await shown(console)
         assert done.error and done.result is None
         view = viewer.image_view
         assert view.error and view.message == done.error
+        assert done.error in str(view.query_one(".image-message").render())
 
 
 async def test_preview_pane_shows_the_middle_image(demo_config, console_factory) -> None:
@@ -164,3 +208,25 @@ async def test_preview_pane_shows_the_middle_image(demo_config, console_factory)
         box = view.pixel_box()
         assert view.image.width <= box[0] and view.image.height <= box[1]
         assert len(pane.query(".thumb")) == screen.query_one(SeriesTable).row_count
+
+
+async def test_preview_pane_explains_a_broken_file(demo_config, console_factory) -> None:
+    """A series whose files are damaged shows the reason in the preview pane, in red, no crash."""
+    from tui_pacs.ui.screens.viewer import shared_renderer
+
+    async with console_factory(demo_config) as console:
+        screen = console.app.screen
+        table = screen.query_one(SeriesTable)
+        uid = table.coordinate_to_cell_key((1, 0)).row_key.value
+        renderer = shared_renderer(console.app)
+        for row in renderer.series_images(uid):
+            renderer.resolve(row).write_bytes(b"not a DICOM file at all")
+        table.focus()
+        await console.pilot.press("down")
+        await console.settle()
+        shown_msg = console.posted(PreviewPane.Shown)[-1]
+        assert shown_msg.series_instance_uid == uid and shown_msg.error
+        view = screen.query_one("#preview-image", ImageView)
+        assert view.error and view.image is None
+        assert shown_msg.error in str(view.query_one(".image-message").render())
+        # (The tag panel reports the same file in the error dialog: that is the archive screen's.)
