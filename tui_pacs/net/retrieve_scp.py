@@ -46,7 +46,7 @@ from tui_pacs.errors import RetrieveIdentifierError
 from tui_pacs.model import ArchivedInstance, DimseService, InformationModel, RemoteNode
 from tui_pacs.net import status as st
 from tui_pacs.net.contexts import verification_context
-from tui_pacs.net.scp import AuthorizeCallable, allow_all, refused
+from tui_pacs.net.scp import NODELAY_HANDLER, AuthorizeCallable, allow_all, refused
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +237,10 @@ def handle_move(
     else:
         instances, failure = _locate(event, locate, _model(event, MOVE_MODELS), "C-MOVE")
     if failure:
-        yield node.host, node.port, {"contexts": [verification_context()]}
+        yield node.host, node.port, {
+            "contexts": [verification_context()],
+            "evt_handlers": [NODELAY_HANDLER],
+        }
         yield 1
         yield failure, None
         return
@@ -247,7 +250,8 @@ def handle_move(
     sub = _SubAssociation()
     yield node.host, node.port, {
         "contexts": sub_operation_contexts(instances) or [verification_context()],
-        "evt_handlers": [(evt.EVT_ACCEPTED, sub.on_accepted)],
+        # TCP_NODELAY: without it the C-STOREs wait on delayed acknowledgements.
+        "evt_handlers": [(evt.EVT_ACCEPTED, sub.on_accepted), NODELAY_HANDLER],
     }
     yield len(instances)
     yield from _pending(event, instances, lambda: sub.accepted, "C-MOVE")

@@ -8,6 +8,7 @@ status is returned only after ``store`` returns, i.e. after the file is durable 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import socketserver
@@ -200,6 +201,36 @@ def let_dimse_pass_any_uid() -> None:
     every UID they use (``validate_uid``), so C-STORE answers such a request with 0xA900.
     """
     _config.VALIDATORS["UI"] = _any_uid
+
+
+def quiet_pynetdicom_events(debug: bool) -> None:
+    """Bind pynetdicom's standard event logging handlers only when debugging (process-wide).
+
+    With ``LOG_HANDLER_LEVEL = "standard"`` every association runs a handler for each PDU and
+    DIMSE message sent or received, formatting DEBUG lines (and copying each received data set
+    once) even when DEBUG is off: about a tenth of the CPU spent per C-STORE received and per
+    C-FIND match sent. Its documented configuration switches them off; associations opened
+    afterwards follow it.
+    """
+    _config.LOG_HANDLER_LEVEL = "standard" if debug else "none"
+
+
+def set_tcp_nodelay(event: evt.Event) -> None:
+    """EVT_CONN_OPEN handler of an association we request: TCP_NODELAY on its socket.
+
+    pynetdicom writes each PDU with its own send; with Nagle's algorithm on, the small tail of
+    a data set waits for the peer's delayed acknowledgement, which cut the C-STORE
+    sub-operations of a C-MOVE to DCMTK storescp from about 150 to 90 instances/s.
+    """
+    sock = getattr(getattr(event.assoc.dul, "socket", None), "socket", None)
+    if sock is None:
+        return
+    with contextlib.suppress(OSError):  # not TCP; harmless
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+#: Bind this to every association we request (``evt_handlers`` of ``AE.associate``).
+NODELAY_HANDLER = (evt.EVT_CONN_OPEN, set_tcp_nodelay)
 
 
 @dataclass

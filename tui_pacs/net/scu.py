@@ -16,6 +16,7 @@ from pynetdicom.sop_class import Verification
 from tui_pacs.errors import NetworkError
 from tui_pacs.model import EchoResult, RemoteNode, SendProgress
 from tui_pacs.net import status as st
+from tui_pacs.net.scp import NODELAY_HANDLER
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,9 @@ def echo(own_ae_title: str, node: RemoteNode, timeout: float = 10.0) -> EchoResu
     ae.add_requested_context(Verification)
     started = time.perf_counter()
     now = datetime.now(UTC)
-    assoc = ae.associate(node.host, node.port, ae_title=node.ae_title)
+    assoc = ae.associate(
+        node.host, node.port, ae_title=node.ae_title, evt_handlers=[NODELAY_HANDLER]
+    )
     if not assoc.is_established:
         reason = "association rejected" if assoc.is_rejected else "no association (unreachable?)"
         return EchoResult(node.name, False, None, None, reason, now)
@@ -109,7 +112,9 @@ def send_files(
         for sop_class, ts in keys:
             syntaxes = _UNCOMPRESSED if ts == "*" else [ts]
             ae.add_requested_context(sop_class, syntaxes)
-        assoc = ae.associate(node.host, node.port, ae_title=node.ae_title)
+        assoc = ae.associate(
+            node.host, node.port, ae_title=node.ae_title, evt_handlers=[NODELAY_HANDLER]
+        )
         if not assoc.is_established:
             what = "rejected" if assoc.is_rejected else "could not be established"
             raise NetworkError(

@@ -13,7 +13,7 @@ from pydicom.dataset import Dataset
 
 from tui_pacs.config import Config
 from tui_pacs.net.retrieve_scp import retrieve_contexts, retrieve_handlers
-from tui_pacs.net.scp import Listener, ListenerOptions
+from tui_pacs.net.scp import Listener, ListenerOptions, quiet_pynetdicom_events
 from tui_pacs.services.heartbeat import Heartbeat, NodeActivity
 from tui_pacs.services.commitment import CommitmentService
 from tui_pacs.services.ingest import Ingestor
@@ -61,6 +61,8 @@ class Node:
     def __init__(self, config: Config, only_jobs: Collection[int] | None = None) -> None:
         self.config = config
         self.node_id = new_node_id()
+        # Before any association exists: they bind pynetdicom's logging handlers when created.
+        quiet_pynetdicom_events(config.log_level == "DEBUG")
         self.ingestor = Ingestor(config, use_database(config.effective_database_url))
         options = ListenerOptions(
             ae_title=config.ae_title,
