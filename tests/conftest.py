@@ -31,6 +31,29 @@ def pg_url() -> str | None:
     return os.environ.get(PG_URL_ENV) or None
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, give each worker its own PostgreSQL database (tests drop tables)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    base = pg_url()
+    if not worker or not base or base.endswith(f"_{worker}"):
+        return
+    import psycopg2
+
+    prefix, _, name = base.rpartition("/")
+    name, _, query = name.partition("?")
+    own = f"{name}_{worker}"
+    conn = psycopg2.connect(base)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (own,))
+            if cur.fetchone() is None:
+                cur.execute(f'CREATE DATABASE "{own}"')
+    finally:
+        conn.close()
+    os.environ[PG_URL_ENV] = f"{prefix}/{own}" + (f"?{query}" if query else "")
+
+
 def _fresh_postgres(url: str) -> pw.Database:
     db = open_database(url, create=False)
     db.drop_tables(ALL_MODELS, safe=True, cascade=True)
