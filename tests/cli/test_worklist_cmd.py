@@ -10,7 +10,6 @@ from click.testing import CliRunner, Result
 
 from tui_pacs.cli import main
 from tui_pacs.config import Config
-from tui_pacs.services.worklist import today
 
 
 def _config_file(config: Config, folder: Path) -> Path:
@@ -48,7 +47,7 @@ ADD = (
 def test_add_list_show_edit_cancel(sqlite_config: Config, tmp_path: Path) -> None:
     """An order added for today is listed (table, JSON), shown, edited and cancelled."""
     cfg = _config_file(sqlite_config, tmp_path)
-    added = _run(cfg, *ADD, "--date", today())
+    added = _run(cfg, *ADD, "--date", "today")
     assert added.exit_code == 0, added.output
     assert added.output.startswith("added order 1: DOE^JOHN CT ")
     assert "SPS SPS1" in added.output and "study 2.25." in added.output

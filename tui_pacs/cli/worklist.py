@@ -38,7 +38,7 @@ FIELD_OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("--sex", "patient_sex", "Patient's Sex: M, F or O."),
     ("--accession", "accession_number", "Accession Number."),
     ("--modality", "modality", "Modality, e.g. CT (required)."),
-    ("--date", "scheduled_procedure_step_start_date", "Scheduled start date (required)."),
+    ("--date", "scheduled_procedure_step_start_date", "Scheduled start date or today (required)."),
     ("--time", "scheduled_procedure_step_start_time", "Scheduled start time, HH:MM or HHMMSS."),
     ("--station", "scheduled_station_ae_title", "Scheduled Station AE Title (the modality)."),
     ("--station-name", "scheduled_station_name", "Scheduled Station Name."),
@@ -65,6 +65,15 @@ def _field_options(func: Callable[..., Any]) -> Callable[..., Any]:
     for option, field, text in reversed(FIELD_OPTIONS):
         func = click.option(option, field, default=None, help=text)(func)
     return func
+
+
+def _given(values: dict[str, str | None]) -> dict[str, str]:
+    """The options given, with ``--date today`` as today's date."""
+    given = {k: v for k, v in values.items() if v is not None}
+    date = given.get("scheduled_procedure_step_start_date", "")
+    if date.strip().lower() == "today":
+        given["scheduled_procedure_step_start_date"] = datetime.now().strftime("%Y%m%d")
+    return given
 
 
 def _service(ctx: click.Context) -> Any:
@@ -265,7 +274,7 @@ def show(ctx: click.Context, order_id: int, as_json: bool) -> None:
 @handle_errors
 def add(ctx: click.Context, **values: str | None) -> None:
     """Add an order (a Scheduled Procedure Step)."""
-    fields = OrderFields(**{k: v for k, v in values.items() if v is not None})
+    fields = OrderFields(**_given(values))
     order = _service(ctx).create(fields)
     click.echo(
         f"added order {order.id}: {order.patient_name} {order.modality} {_when(order)} "
@@ -281,8 +290,7 @@ def add(ctx: click.Context, **values: str | None) -> None:
 @handle_errors
 def edit(ctx: click.Context, order_id: int, **values: str | None) -> None:
     """Change an order (options left out keep their value)."""
-    changes = {k: v for k, v in values.items() if v is not None}
-    order = _service(ctx).edit(order_id, **changes)
+    order = _service(ctx).edit(order_id, **_given(values))
     click.echo(f"updated order {order.id}")
 
 
