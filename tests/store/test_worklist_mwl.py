@@ -196,12 +196,17 @@ def test_character_sets(service: WorklistService) -> None:
 
 
 def test_bad_values_and_unsupported_keys(service: WorklistService) -> None:
-    """A malformed range is a QueryError; matching on a key we do not hold warns (0xFF01)."""
+    """A malformed range is a QueryError; matching on a key we do not hold warns (0xFF01); a
+    Query/Retrieve Level is ignored; the result cap truncates."""
     with pytest.raises(QueryError):
         find_worklist(
             query({}, {"ScheduledProcedureStepStartDate": "2024-05"}), MwlOptions(), service.db
         )
     matches = find_worklist(query({"AdmissionID": "X"}), MwlOptions(), service.db)
     assert matches.warning and len(list(matches)) == 5
+    with_level = find_worklist(query({"QueryRetrieveLevel": "STUDY"}), MwlOptions(), service.db)
+    responses = list(with_level)
+    assert not with_level.warning and len(responses) == 5
+    assert "QueryRetrieveLevel" not in responses[0]
     capped = find_worklist(query(), MwlOptions(max_results=2), service.db)
     assert len(list(capped)) == 2 and capped.truncated

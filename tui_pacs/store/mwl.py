@@ -40,6 +40,7 @@ from tui_pacs.store.worklist import ORDER_BY
 log = logging.getLogger(__name__)
 
 SPECIFIC_CHARACTER_SET = 0x00080005
+QUERY_RETRIEVE_LEVEL = 0x00080052
 SPS_SEQUENCE = 0x00400100
 REQUESTED_PROCEDURE_CODE_SEQUENCE = 0x00321064
 SPS_STATUS = 0x00400020
@@ -276,8 +277,8 @@ class MwlQuery:
         plan = self.plan
         for elem in self.identifier:
             tag = int(elem.tag)
-            if tag == SPECIFIC_CHARACTER_SET or elem.tag.group == 0x0000:
-                continue
+            if tag in (SPECIFIC_CHARACTER_SET, QUERY_RETRIEVE_LEVEL) or elem.tag.group == 0:
+                continue  # QueryRetrieveLevel: some SCUs send it; the worklist has no levels
             plan.top.append((tag, elem.VR))
             if tag == SPS_SEQUENCE:
                 self._compile_sps(elem)
