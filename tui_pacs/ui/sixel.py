@@ -6,14 +6,12 @@ is one pass of characters ``?``..``~`` (0x3F + a 6-bit column mask), passes sepa
 so an 8-bit grey level ``v`` is sent as ``round(v * 100 / 255)`` and comes back within 1.3 of
 ``v``: that is the format's precision, and the most any sixel encoder can do.
 
-The pure-Python encoder of textual-image takes 70-180 ms for 512x512; this one packs the six
-rows of every colour of a band with :func:`numpy.packbits` and run-length encodes each band with
-one regular expression pass, which brings a 512x512 CT slice to a few tens of milliseconds.
+The pure-Python encoder of textual-image takes 70-180 ms for 512x512; this one builds the six-row
+masks of every (band, colour) pass with six vectorised scatters, and run-length encodes every
+pass at once in numpy; only the final join of the passes is a Python loop.
 """
 
 from __future__ import annotations
-
-import re
 
 import numpy as np
 from PIL import Image
@@ -22,9 +20,6 @@ from PIL import Image
 MAX_COLORS = 256
 _BAND = 6
 _OFFSET = 0x3F
-#: Runs worth a repeat introducer: empty columns and full columns (what dominates medical images).
-_RUN = re.compile(rb"\?{4,}|~{4,}")
-_RUN_CACHE: dict[bytes, bytes] = {}
 
 
 def gray_to_percent(values: np.ndarray) -> np.ndarray:
@@ -37,14 +32,71 @@ def percent_to_gray(values: np.ndarray) -> np.ndarray:
     return ((values.astype(np.uint16) * 255 + 50) // 100).astype(np.uint8)
 
 
-def _rle(match: re.Match[bytes]) -> bytes:
-    run = match[0]
-    out = _RUN_CACHE.get(run)
-    if out is None:
-        out = b"!%d%c" % (len(run), run[0])
-        if len(_RUN_CACHE) < 4096:
-            _RUN_CACHE[run] = out
-    return out
+def _sixel_rows(indices: np.ndarray, colors: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sixel characters of every (band, colour) pass that paints something.
+
+    Returns:
+        (bands, colours, chars): band and colour of each pass (band-major), and its characters
+        (passes x width, ``?``..``~``).
+    """
+    height, width = indices.shape
+    bands = -(-height // _BAND)
+    padded = np.full((bands * _BAND, width), colors, dtype=np.intp)  # ``colors``: no paint
+    padded[:height] = indices
+    padded = padded.reshape(bands, _BAND, width)
+    bits = np.zeros((bands, colors + 1, width), dtype=np.uint8)
+    band_ix = np.arange(bands)[:, None]
+    col_ix = np.arange(width)[None, :]
+    for row in range(_BAND):
+        # One colour per pixel: for a fixed row every (band, column) is written once.
+        bits[band_ix, padded[:, row, :], col_ix] |= np.uint8(1 << row)
+    present = np.zeros((bands, colors + 1), dtype=bool)
+    present[np.arange(bands)[:, None, None], padded] = True
+    band_of, color_of = np.nonzero(present[:, :colors])
+    return band_of, color_of, bits[band_of, color_of] + np.uint8(_OFFSET)
+
+
+def _run_length(chars: np.ndarray) -> tuple[bytes, np.ndarray, np.ndarray]:
+    """Run-length encode each row of ``chars`` (``!n`` for runs of 4 and more), trailing blanks cut.
+
+    Returns:
+        (data, starts, ends): all rows' encoded bytes and each row's slice of them.
+    """
+    rows, width = chars.shape
+    flat = chars.ravel()
+    size = flat.size
+    change = np.empty(size, dtype=bool)
+    change[0] = True
+    np.not_equal(flat[1:], flat[:-1], out=change[1:])
+    change[::width] = True
+    starts = np.flatnonzero(change)
+    lengths = np.diff(np.append(starts, size))
+    values = flat[starts]
+    row_of = starts // width
+    last = np.append(np.flatnonzero(np.diff(row_of)), starts.size - 1)
+    first = np.append(0, last[:-1] + 1)
+    drop = np.zeros(starts.size, dtype=bool)
+    drop[last] = values[last] == _OFFSET
+    long = lengths >= 4
+    digits = 1 + (lengths >= 10) + (lengths >= 100) + (lengths >= 1000) + (lengths >= 10000)
+    out_len = np.where(long, 2 + digits, lengths)
+    out_len[drop] = 0
+    offsets = np.zeros(starts.size + 1, dtype=np.int64)
+    np.cumsum(out_len, out=offsets[1:])
+    out = np.empty(int(offsets[-1]), dtype=np.uint8)
+    short = ~long & ~drop
+    n = lengths[short]
+    if n.size:
+        base = np.repeat(offsets[:-1][short] - (np.cumsum(n) - n), n)
+        out[base + np.arange(int(n.sum()))] = np.repeat(values[short], n)
+    runs = long & ~drop
+    at, count, nd = offsets[:-1][runs], lengths[runs], digits[runs]
+    out[at] = ord("!")
+    for d in range(5):
+        has = nd > d
+        out[at[has] + 1 + d] = 48 + (count[has] // 10 ** (nd[has] - 1 - d)) % 10
+    out[at + 1 + nd] = values[runs]
+    return out.tobytes(), offsets[first], offsets[last + 1]
 
 
 def encode_indexed(indices: np.ndarray, palette: np.ndarray) -> bytes:
@@ -59,36 +111,37 @@ def encode_indexed(indices: np.ndarray, palette: np.ndarray) -> bytes:
     """
     height, width = indices.shape
     out = [b'\x1bP0;1;0q"1;1;%d;%d' % (width, height)]
-    used = np.unique(indices)
-    for i in used.tolist():
-        r, g, b = (int(x) for x in palette[i])
-        out.append(b"#%d;2;%d;%d;%d" % (i, r, g, b))
     if height == 0 or width == 0:
         out.append(b"\x1b\\")
         return b"".join(out)
-    bands = -(-height // _BAND)
-    padded = np.full((bands * _BAND, width), -1, dtype=np.int32)
-    padded[:height] = indices
-    padded = padded.reshape(bands, _BAND, width)
+    for i in np.unique(indices).tolist():
+        r, g, b = (int(x) for x in palette[i])
+        out.append(b"#%d;2;%d;%d;%d" % (i, r, g, b))
+    band_of, color_of, chars = _sixel_rows(indices, len(palette))
+    data, starts, ends = _run_length(chars)
     body: list[bytes] = []
-    for band in padded:
-        colors = np.unique(band)
-        colors = colors[colors >= 0]
-        masks = band[None, :, :] == colors[:, None, None]
-        bits = np.packbits(masks, axis=1, bitorder="little")[:, 0, :]
-        bits += _OFFSET
-        rows = []
-        for color, row in zip(colors.tolist(), bits, strict=True):
-            data = row.tobytes().rstrip(b"?")
-            rows.append(b"#%d%s" % (color, data))
-        body.append(_RUN.sub(_rle, b"$".join(rows)))
-    out.append(b"-".join(body))
+    previous = -1
+    for band, color, start, end in zip(
+        band_of.tolist(), color_of.tolist(), starts.tolist(), ends.tolist(), strict=True
+    ):
+        if previous >= 0:
+            body.append(b"-" * (band - previous) if band != previous else b"$")
+        previous = band
+        body.append(b"#%d" % color)
+        body.append(data[start:end])
+    out.append(b"".join(body))
     out.append(b"\x1b\\")
     return b"".join(out)
 
 
-def encode(image: Image.Image, colors: int = MAX_COLORS) -> str:
-    """Sixel stream of a PIL image (``L`` exactly at sixel precision; ``RGB`` by median cut)."""
+def encode(image: Image.Image, colors: int = MAX_COLORS, *, fast: bool = False) -> str:
+    """Sixel stream of a PIL image.
+
+    Grey images are exact at sixel precision (within 1 of every 8-bit level). Colour images
+    with up to ``colors`` distinct colours are exact too (median cut keeps them); richer ones
+    get the median-cut palette, or with ``fast`` (cine playback) the octree one, 40 times
+    quicker and about 2 levels off on average.
+    """
     if image.mode in ("1", "L", "I", "I;16", "F"):
         gray = np.asarray(image.convert("L"))
         percent = gray_to_percent(gray)
@@ -99,7 +152,8 @@ def encode(image: Image.Image, colors: int = MAX_COLORS) -> str:
     arr = np.asarray(rgb)
     if (arr[..., 0] == arr[..., 1]).all() and (arr[..., 1] == arr[..., 2]).all():
         return encode(Image.fromarray(arr[..., 0]), colors)
-    quantized = rgb.quantize(colors=colors, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    method = Image.Quantize.FASTOCTREE if fast else Image.Quantize.MEDIANCUT
+    quantized = rgb.quantize(colors=colors, method=method, dither=Image.Dither.NONE)
     pal = np.asarray(quantized.getpalette()[: 3 * colors], dtype=np.uint8)
     pal = pal.reshape(-1, 3)
     palette = gray_to_percent(pal)

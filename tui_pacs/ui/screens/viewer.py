@@ -290,7 +290,7 @@ class ViewerScreen(ConsoleScreen):
         self.error = ""
         self.last = message.result
         self.frames = message.result.frame.number_of_frames
-        self.image_view.show(message.result.image)
+        self.image_view.show(message.result.image, fast=self.playing)
         self._annotate(message.result)
         self.prefetch_ahead()
 
@@ -349,6 +349,7 @@ class ViewerScreen(ConsoleScreen):
 
     def action_close(self) -> None:
         """Back to the archive."""
+        self.playing = False
         self._stop_cine()
         self.dismiss()
 
@@ -448,10 +449,13 @@ class ViewerScreen(ConsoleScreen):
         self._set(frame=(self.state.frame + 1) % self.frames)
 
     def _stop_cine(self) -> None:
+        was_playing = self.playing
         self.playing = False
         if self._cine is not None:
             self._cine.stop()
             self._cine = None
+        if was_playing and self.is_attached:
+            self.refresh_image()  # the paused frame in exact colour
 
     # -- mouse ---------------------------------------------------------------------------------
 

@@ -86,7 +86,8 @@ def _sixel_widget(image: Image.Image) -> Widget:
             def _image_to_sixels(
                 self, image: Image.Image, sixel_options: Any = None, background: Any = None
             ) -> str:
-                return sixel_encode(image)
+                view = next((a for a in self.ancestors if isinstance(a, ImageView)), None)
+                return sixel_encode(image, fast=view is not None and view.fast)
 
             def _scale_image(self, image_data: Any, terminal_sizes: Any) -> Any:
                 return image_data  # already rendered at the widget's pixel box
@@ -114,6 +115,8 @@ class ImageView(Container):
         self.image: Image.Image | None = None
         self.message: str = ""
         self.error = False
+        #: Encode colour for speed rather than exactness (cine playback).
+        self.fast = False
 
     @property
     def mode(self) -> GraphicsMode:
@@ -133,9 +136,9 @@ class ImageView(Container):
         width, height = self.cell_pixels()
         return max(1, size.width * width), max(1, size.height * height)
 
-    def show(self, image: Image.Image) -> None:
-        """Draw an image rendered at (at most) :meth:`pixel_box`."""
-        self.image, self.message, self.error = image, "", False
+    def show(self, image: Image.Image, *, fast: bool = False) -> None:
+        """Draw an image rendered at (at most) :meth:`pixel_box` (``fast``: cine playback)."""
+        self.image, self.message, self.error, self.fast = image, "", False, fast
         self._redraw()
 
     def show_message(self, text: str, *, error: bool = False) -> None:
