@@ -230,3 +230,20 @@ async def test_preview_pane_explains_a_broken_file(demo_config, console_factory)
         assert view.error and view.image is None
         assert shown_msg.error in str(view.query_one(".image-message").render())
         # (The tag panel reports the same file in the error dialog: that is the archive screen's.)
+
+
+async def test_viewer_keys_in_help_and_palette(demo_config, console_factory, tmp_path) -> None:
+    """The viewer's keys are listed by the help screen and offered by the command palette."""
+    from tui_pacs.ui.screens.help import HelpScreen, binding_rows
+
+    path = us_cine(tmp_path)
+    async with console_factory(demo_config) as console:
+        viewer = await view_file(console, path, "1.2.840.10008.5.1.4.1.1.3.1")
+        await shown(console)
+        described = {row[1] for row in binding_rows(viewer)}
+        assert {"Invert", "Zoom in", "Cine", "Preset 1", "Narrower", "Pan left", "Reset"} <= described
+        titles = {c.title for c in console.app.get_system_commands(viewer)}
+        assert {"Invert", "Cine", "Next image"} <= titles
+        await console.pilot.press("question_mark")
+        await console.settle()
+        assert isinstance(console.app.screen, HelpScreen)
