@@ -49,3 +49,24 @@ async def test_demo_leaves_a_full_archive_alone(demo_config, console_factory) ->
         await console.settle()
         assert console.app.screen.query_one(StudyTable).row_count == len(STUDIES)
         assert console.posted(ChangesArrived) == []  # nothing was stored
+
+
+@pytest.mark.asyncio
+async def test_console_uses_a_live_node_instead_of_starting_one(
+    demo_config, console_factory
+) -> None:
+    """A node alive by its heartbeat serves the console: none is started, the bar shows it."""
+    from tui_pacs.store import heartbeat
+    from tui_pacs.store.db import use_database
+    from tui_pacs.ui.widgets.status_bar import NodeStatusBar
+
+    use_database(demo_config.effective_database_url)
+    heartbeat.beat("other-node", ae_title="SERVE_NODE", port=4242, associations=3, jobs_running=2)
+    async with console_factory(demo_config, start_node=True) as console:
+        assert console.app.hosted_node is None
+        bar = str(console.app.screen.query_one(NodeStatusBar).render())
+        assert "SERVE_NODE :4242" in bar and "3 assoc" in bar and "2 jobs running" in bar
+        assert "this console" not in bar
+        await console.pilot.press("q")  # nothing to stop: no confirmation
+        await console.settle()
+        assert not console.app.is_running
