@@ -18,11 +18,20 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def node_status(config: Config) -> NodeStatus | None:
-    """The newest live node sharing this configuration's database, or None."""
+def node_status(config: Config, prefer: str | None = None) -> NodeStatus | None:
+    """The live node sharing this configuration's database, or None.
+
+    Args:
+        config: Whose database to look in.
+        prefer: A node id to report when that node is alive (the console's own node);
+            otherwise the newest live node.
+    """
     db = use_database(config.effective_database_url)
     with thread_connection(db):
         nodes = alive_nodes(config)
+    for node in nodes:
+        if node.node_id == prefer:
+            return node
     return nodes[0] if nodes else None
 
 
@@ -58,4 +67,4 @@ def ensure_node(config: Config) -> tuple[NodeStatus | None, Node | None]:
         log.info("node %s alive (pid %d, port %d)", status.ae_title, status.pid, status.port)
         return status, None
     node = start_node(config)
-    return node_status(config), node
+    return node_status(config, prefer=node.node_id), node

@@ -204,8 +204,9 @@ class PacsApp(App[None]):
     @work(thread=True, exclusive=True, group="status", exit_on_error=False)
     def poll_status(self) -> None:
         """Read the node heartbeat."""
-        status = node_status(self.context.config)
-        hosted = self.hosted_node is not None and status is not None
+        own = self.hosted_node
+        status = node_status(self.context.config, prefer=own.node_id if own else None)
+        hosted = own is not None and status is not None and status.node_id == own.node_id
         self.post_message(NodeStatusChanged(status, hosted))
 
     def on_changes_arrived(self, message: ChangesArrived) -> None:
