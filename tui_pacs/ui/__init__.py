@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime
 
@@ -76,6 +77,15 @@ def create_app(
     return PacsApp(context)
 
 
+def _log_thread_exception(args: threading.ExceptHookArgs) -> None:
+    name = args.thread.name if args.thread is not None else "?"
+    logging.getLogger(__name__).error(
+        "uncaught exception in thread %s",
+        name,
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),  # type: ignore[arg-type]
+    )
+
+
 def run_console(config: Config, *, demo: bool = False, graphics: str | None = None) -> None:
     """Run the console in this terminal until the person quits.
 
@@ -95,8 +105,10 @@ def run_console(config: Config, *, demo: bool = False, graphics: str | None = No
         raise ConfigError(str(exc)) from None
 
     setup_logging(config, to_stderr=False)
-    # Library warnings would otherwise be printed over the screen.
+    # Library warnings and tracebacks of dying threads would otherwise go to stderr, over the
+    # screen (or be lost): they go to the log file and the log screen.
     logging.captureWarnings(True)
+    threading.excepthook = _log_thread_exception
     app = create_app(config, demo=demo)
     logging.getLogger(__name__).info("graphics: %s (%s)", chosen.mode.value, chosen.reason)
     tune_gc()
