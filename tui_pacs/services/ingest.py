@@ -21,7 +21,12 @@ from tui_pacs.model import StoreResult
 from tui_pacs.net.scp import StoreRequest
 from tui_pacs.store.archive import Archive, validate_uid
 from tui_pacs.store.db import open_database
-from tui_pacs.store.header import dataset_offset, parse_dataset, record_from_dataset
+from tui_pacs.store.header import (
+    dataset_offset,
+    parse_dataset,
+    record_from_dataset,
+    scan_dataset,
+)
 from tui_pacs.store.index import Index, IndexWriter, PendingInstance
 from tui_pacs.store.models import utcnow
 
@@ -98,7 +103,10 @@ class Ingestor:
         transfer_syntax = validate_uid(request.transfer_syntax_uid, "Transfer Syntax UID")
         header = file_header(sop_class, sop_instance, transfer_syntax)
         raw = request.dataset
-        ds = parse_dataset(header + raw, skip_large_values=True)
+        # The quick scan settles the usual case; anything unusual gets pydicom's full parse.
+        ds = scan_dataset(raw, transfer_syntax)
+        if ds is None:
+            ds = parse_dataset(header + raw, skip_large_values=True)
         record = record_from_dataset(ds, sop_class, sop_instance)
         temp = self.archive.write_temp([header, raw])
         result = self.writer.submit(

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from pydicom.datadict import dictionary_VR, tag_for_keyword
-from pydicom.dataelem import RawDataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.tag import BaseTag
 
 from tui_pacs.errors import DatasetError, DatasetMismatchError
 from tui_pacs.model import InstanceRecord
@@ -46,7 +47,7 @@ def _plain_text(ds: Dataset, keyword: str) -> str | None:
         return ""
     if not isinstance(elem, RawDataElement) or elem.value is None:
         return None
-    if elem.VR is not None and elem.VR != plain[1]:  # e.g. sent as UN: pydicom knows best
+    if elem.VR not in (None, plain[1]):  # e.g. sent as UN: pydicom knows best
         return None
     return bytes(elem.value).decode("latin-1")
 
@@ -323,6 +324,223 @@ def _check_fragments(value: bytes) -> None:
         pos += 8 + length
         if pos > end:
             raise DatasetError("encapsulated pixel data is truncated inside a fragment")
+
+
+# -- quick scan of a received data set -------------------------------------------------------
+
+_ITEM = 0xFFFEE000
+_ITEM_END = 0xFFFEE00D
+_SEQUENCE_END = 0xFFFEE0DD
+_PIXEL_DATA = 0x7FE00010
+_MAX_DEPTH = 12
+
+
+class _Unsure(Exception):
+    """The quick scan met something only pydicom should judge."""
+
+
+class _Scanner:
+    """Walks a little-endian data set element by element, into undefined-length sequences and
+    encapsulated pixel data, demanding that everything be complete and well formed."""
+
+    def __init__(self, data: bytes | memoryview, implicit: bool) -> None:
+        from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, STANDARD_VR
+
+        self.data = memoryview(data).cast("B")
+        self.implicit = implicit
+        self.vrs = frozenset(vr.encode() for vr in STANDARD_VR)
+        self.long_vrs = frozenset(vr.encode() for vr in EXPLICIT_VR_LENGTH_32)
+        self.top: dict[BaseTag, DataElement | RawDataElement] = {}
+
+    def elements(self, pos: int, end: int, depth: int, top: bool = False) -> None:
+        """Walk the elements filling exactly ``[pos, end)``."""
+        import struct
+
+        from pydicom.dataelem import empty_value_for_VR
+
+        data, implicit = self.data, self.implicit
+        first = True
+        while pos < end:
+            if pos + 8 > end:
+                raise _Unsure
+            group, element = struct.unpack_from("<HH", data, pos)
+            tag = group << 16 | element
+            if group == 0xFFFE:
+                raise _Unsure
+            raw_vr = bytes(data[pos + 4 : pos + 6])
+            if first and implicit and 0x40 < raw_vr[0] < 0x5B and 0x40 < raw_vr[1] < 0x5B:
+                raise _Unsure  # looks explicit: pydicom would switch encodings
+            first = False
+            vr: str | None
+            if implicit:
+                vr, length, header = None, struct.unpack_from("<L", data, pos + 4)[0], 8
+            elif raw_vr not in self.vrs:
+                raise _Unsure
+            elif raw_vr in self.long_vrs:
+                if pos + 12 > end:
+                    raise _Unsure
+                length, header = struct.unpack_from("<L", data, pos + 8)[0], 12
+                vr = raw_vr.decode()
+            else:
+                vr, length, header = raw_vr.decode(), struct.unpack_from("<H", data, pos + 6)[0], 8
+            value_pos = pos + header
+            if length == _UNDEFINED_LENGTH:
+                if depth >= _MAX_DEPTH:
+                    raise _Unsure
+                if vr == "SQ" or (vr is None and _dictionary_vr(tag) == "SQ"):
+                    pos = self.sequence(value_pos, end, depth + 1)
+                elif top and tag == _PIXEL_DATA and vr in ("OB", "OW"):
+                    pos = self.fragments(value_pos, end)
+                else:
+                    raise _Unsure
+                continue
+            pos = value_pos + length
+            if pos > end:
+                raise _Unsure  # cut short: parse_dataset says how
+            if top:
+                value: Any
+                if length > LARGE_VALUE and tag != 0x00080005:
+                    value = None  # as parse_dataset(skip_large_values=True) leaves it
+                elif length == 0:
+                    value = empty_value_for_VR(vr, raw=True)
+                else:
+                    value = bytes(data[value_pos:pos])
+                key = BaseTag(tag)
+                self.top[key] = RawDataElement(key, vr, length, value, value_pos, implicit, True)
+
+    def sequence(self, pos: int, end: int, depth: int) -> int:
+        """Walk the items of an undefined-length sequence; return the end of its delimiter."""
+        import struct
+
+        while pos + 8 <= end:
+            group, element, length = struct.unpack_from("<HHL", self.data, pos)
+            tag = group << 16 | element
+            pos += 8
+            if tag == _SEQUENCE_END:
+                if length:
+                    raise _Unsure
+                return pos
+            if tag != _ITEM:
+                raise _Unsure
+            if length == _UNDEFINED_LENGTH:
+                pos = self.item(pos, end, depth)
+            else:
+                if pos + length > end:
+                    raise _Unsure
+                self.elements(pos, pos + length, depth)
+                pos += length
+        raise _Unsure
+
+    def item(self, pos: int, end: int, depth: int) -> int:
+        """Walk an undefined-length item; return the end of its delimiter."""
+        import struct
+
+        start = pos
+        while pos + 8 <= end:
+            group, element, length = struct.unpack_from("<HHL", self.data, pos)
+            if group << 16 | element == _ITEM_END:
+                if length:
+                    raise _Unsure
+                self.elements(start, pos, depth)
+                return pos + 8
+            # Skip one element to find the delimiter; elements() checks them afterwards.
+            pos = self._skip(pos, end, depth)
+        raise _Unsure
+
+    def _skip(self, pos: int, end: int, depth: int) -> int:
+        import struct
+
+        group, element = struct.unpack_from("<HH", self.data, pos)
+        if group == 0xFFFE:
+            raise _Unsure
+        raw_vr = bytes(self.data[pos + 4 : pos + 6])
+        if self.implicit:
+            vr, length, header = None, struct.unpack_from("<L", self.data, pos + 4)[0], 8
+        elif raw_vr not in self.vrs:
+            raise _Unsure
+        elif raw_vr in self.long_vrs:
+            if pos + 12 > end:
+                raise _Unsure
+            vr, length, header = raw_vr, struct.unpack_from("<L", self.data, pos + 8)[0], 12
+        else:
+            vr, length, header = raw_vr, struct.unpack_from("<H", self.data, pos + 6)[0], 8
+        if length != _UNDEFINED_LENGTH:
+            return pos + header + length
+        if depth >= _MAX_DEPTH:
+            raise _Unsure
+        tag = group << 16 | element
+        if vr == b"SQ" or (vr is None and _dictionary_vr(tag) == "SQ"):
+            return self.sequence(pos + header, end, depth + 1)
+        raise _Unsure
+
+    def fragments(self, pos: int, end: int) -> int:
+        """Walk encapsulated pixel data (PS3.5 A.4); return the end of its delimiter."""
+        import struct
+
+        while pos + 8 <= end:
+            group, element, length = struct.unpack_from("<HHL", self.data, pos)
+            tag = group << 16 | element
+            pos += 8
+            if tag == _SEQUENCE_END:
+                if length:
+                    raise _Unsure
+                return pos
+            if tag != _ITEM or length == _UNDEFINED_LENGTH or pos + length > end:
+                raise _Unsure
+            pos += length
+        raise _Unsure
+
+
+def _dictionary_vr(tag: int) -> str | None:
+    try:
+        return dictionary_VR(tag)
+    except KeyError:
+        return None
+
+
+def scan_dataset(data: bytes | memoryview, transfer_syntax_uid: str) -> Dataset | None:
+    """Check a received data set's structure quickly and return its top-level header elements.
+
+    The C-STORE fast path in front of :func:`parse_dataset`: it walks every element (into
+    undefined-length sequences and encapsulated pixel data), each complete, the last ending
+    exactly at the end, all in one little-endian encoding. Whenever anything is unusual (big
+    endian or deflate, an unknown VR, a cut, an encoding switch, an undefined length that is
+    not a sequence...) it returns None and the caller runs :func:`parse_dataset`, which decides
+    and says why. So it accepts only what ``parse_dataset`` accepts and never refuses anything.
+
+    Args:
+        data: The data set as received (no File Meta Information).
+        transfer_syntax_uid: Its transfer syntax (the presentation context's).
+
+    Returns:
+        A data set of the top-level elements as pydicom reads them with
+        ``skip_large_values`` (values over ``LARGE_VALUE`` left unread), without sequences of
+        undefined length; or None.
+    """
+    from pydicom.charset import convert_encodings
+    from pydicom.dataelem import convert_raw_data_element
+    from pydicom.uid import UID
+
+    ts = UID(transfer_syntax_uid)
+    if not ts.is_transfer_syntax or not ts.is_little_endian or ts.is_deflated:
+        return None
+    scanner = _Scanner(data, ts.is_implicit_VR)
+    try:
+        scanner.elements(0, len(scanner.data), 0, top=True)
+    except (_Unsure, IndexError, ValueError):
+        return None
+    if not scanner.top:
+        return None
+    ds = Dataset(scanner.top)
+    encoding: str | list[str] = "iso8859"
+    charset = scanner.top.get(BaseTag(0x00080005))
+    if isinstance(charset, RawDataElement):
+        try:
+            encoding = convert_encodings(convert_raw_data_element(charset).value)
+        except Exception:
+            return None
+    ds.set_original_encoding(ts.is_implicit_VR, True, encoding)
+    return ds
 
 
 def dataset_offset(blob: bytes | memoryview) -> tuple[int, str | None]:
