@@ -104,7 +104,7 @@ class _One(App[None]):
 
 @pytest.mark.asyncio
 async def test_widget_emits_the_image_as_sixel() -> None:
-    """The image widget in sixel mode writes a DCS that decodes to the image it was given, unscaled."""
+    """The sixel widget writes a DCS decoding to the image it was given, unscaled."""
     pixels = ct_like(200, 160)
     app = _One(Image.fromarray(pixels))
     async with app.run_test(size=(40, 12)) as pilot:

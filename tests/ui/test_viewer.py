@@ -9,7 +9,6 @@ import pytest
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from tui_pacs.imaging.presets import Window
 from tui_pacs.model import InstanceSummary
 from tui_pacs.ui.screens.archive import ArchiveScreen
 from tui_pacs.ui.screens.viewer import ViewerScreen
@@ -46,7 +45,7 @@ async def shown(console) -> ViewerScreen.Rendered:
 
 
 async def test_viewer_scrolls_windows_presets_inverts_zooms(demo_config, console_factory) -> None:
-    """Down/up step through the series, w/c change the window, 1 picks a preset, i inverts, +/- zoom, r resets."""
+    """Down/up scroll, w/C window, 1 a preset, i inverts, + zooms, r resets."""
     async with console_factory(demo_config) as console:
         viewer = await open_viewer(console, study_downs=1, series_downs=1)  # MÜLLER CT, Axial 5mm
         first = await shown(console)
@@ -132,7 +131,7 @@ async def view_file(console, path: Path, sop_class: str) -> ViewerScreen:
 
 
 async def test_viewer_cine_play_pause(demo_config, console_factory, tmp_path) -> None:
-    """Right steps a frame; space plays a multi-frame US loop (frames advance) and pauses it; f is faster."""
+    """Right steps a frame; space plays a US loop and pauses it; f is faster."""
     path = us_cine(tmp_path)
     async with console_factory(demo_config) as console:
         viewer = await view_file(console, path, "1.2.840.10008.5.1.4.1.1.3.1")
@@ -180,7 +179,9 @@ def broken_instance(folder: Path) -> Path:
     return path
 
 
-async def test_viewer_shows_a_broken_file_as_a_message(demo_config, console_factory, tmp_path) -> None:
+async def test_viewer_shows_a_broken_file_as_a_message(
+    demo_config, console_factory, tmp_path
+) -> None:
     """A file whose pixel data cannot be decoded is a message in the pane, not a crash."""
     path = broken_instance(tmp_path)
     async with console_factory(demo_config) as console:
@@ -193,7 +194,7 @@ async def test_viewer_shows_a_broken_file_as_a_message(demo_config, console_fact
 
 
 async def test_preview_pane_shows_the_middle_image(demo_config, console_factory) -> None:
-    """Resting on a series draws its middle image in the archive's preview pane, thumbnails below."""
+    """Resting on a series draws its middle image in the preview pane, thumbnails below."""
     async with console_factory(demo_config) as console:
         screen = console.app.screen
         screen.query_one(SeriesTable).focus()
@@ -241,7 +242,15 @@ async def test_viewer_keys_in_help_and_palette(demo_config, console_factory, tmp
         viewer = await view_file(console, path, "1.2.840.10008.5.1.4.1.1.3.1")
         await shown(console)
         described = {row[1] for row in binding_rows(viewer)}
-        assert {"Invert", "Zoom in", "Cine", "Preset 1", "Narrower", "Pan left", "Reset"} <= described
+        assert {
+            "Invert",
+            "Zoom in",
+            "Cine",
+            "Preset 1",
+            "Narrower",
+            "Pan left",
+            "Reset",
+        } <= described
         titles = {c.title for c in console.app.get_system_commands(viewer)}
         assert {"Invert", "Cine", "Next image"} <= titles
         await console.pilot.press("question_mark")

@@ -1,4 +1,4 @@
-"""Choosing the graphics protocol: --graphics, then $TUI_PACS_GRAPHICS, then [console] graphics, then the probe."""
+"""Graphics choice: --graphics, $TUI_PACS_GRAPHICS, [console] graphics, then the probe."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """SVG snapshots of the viewer drawn with half-blocks (80x24, 160x50; clock and data frozen).
 
-Update after a deliberate change with ``pytest tests/ui/test_viewer_snapshots.py --snapshot-update``.
+Update after a deliberate change:
+``pytest tests/ui/test_viewer_snapshots.py --snapshot-update``.
 """
 
 from __future__ import annotations

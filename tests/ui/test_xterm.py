@@ -1,4 +1,4 @@
-"""The image widget in a real terminal: xterm as a VT340 under Xvfb, screenshot against the pixels."""
+"""The image widget in a real terminal: xterm as a VT340 under Xvfb, screenshot vs pixels."""
 
 from __future__ import annotations
 

@@ -76,7 +76,9 @@ def parse_mode(value: str, where: str) -> GraphicsMode:
     try:
         return GraphicsMode(value.strip().lower())
     except ValueError:
-        raise ValueError(f"{where}: {value!r} is not a graphics mode; allowed: {', '.join(CHOICES)}") from None
+        raise ValueError(
+            f"{where}: {value!r} is not a graphics mode; allowed: {', '.join(CHOICES)}"
+        ) from None
 
 
 def _kitty_version() -> tuple[int, int] | None:
@@ -99,7 +101,9 @@ def _kitty_version() -> tuple[int, int] | None:
 
 def probe() -> tuple[GraphicsMode, str, int, int]:
     """Probe the terminal: (mode, reason, cell width, cell height)."""
-    if not (sys.__stdout__ and sys.__stdout__.isatty() and sys.__stdin__ and sys.__stdin__.isatty()):
+    if not (
+        sys.__stdout__ and sys.__stdout__.isatty() and sys.__stdin__ and sys.__stdin__.isatty()
+    ):
         return GraphicsMode.HALFCELL, "not a terminal", 10, 20
     # Importing the widgets probes the terminal once and caches the answer (it must happen
     # before Textual reads stdin).

@@ -1,4 +1,4 @@
-"""A fast sixel encoder on numpy: grayscale exactly at sixel's colour precision, colour by median cut.
+"""A fast numpy sixel encoder: grey exact to sixel's colour precision, colour by median cut.
 
 Sixel (VT330/VT340 graphics, DEC STD 070) paints six pixel rows per band; each colour of a band
 is one pass of characters ``?``..``~`` (0x3F + a 6-bit column mask), passes separated by ``$``
@@ -154,7 +154,6 @@ def encode(image: Image.Image, colors: int = MAX_COLORS, *, fast: bool = False) 
         return encode(Image.fromarray(arr[..., 0]), colors)
     method = Image.Quantize.FASTOCTREE if fast else Image.Quantize.MEDIANCUT
     quantized = rgb.quantize(colors=colors, method=method, dither=Image.Dither.NONE)
-    pal = np.asarray(quantized.getpalette()[: 3 * colors], dtype=np.uint8)
-    pal = pal.reshape(-1, 3)
-    palette = gray_to_percent(pal)
+    flat = np.asarray((quantized.getpalette() or [])[: 3 * colors], dtype=np.uint8)
+    palette = gray_to_percent(flat.reshape(-1, 3))
     return encode_indexed(np.asarray(quantized), palette).decode("ascii")

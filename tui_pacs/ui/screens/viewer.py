@@ -231,7 +231,9 @@ class ViewerScreen(ConsoleScreen):
             self.render_frame(self.state, current, box)
 
     @work(thread=True, exclusive=True, group="render", exit_on_error=False)
-    def render_frame(self, state: ViewState, instance: InstanceSummary, box: tuple[int, int]) -> None:
+    def render_frame(
+        self, state: ViewState, instance: InstanceSummary, box: tuple[int, int]
+    ) -> None:
         """Render one frame in a thread."""
         from tui_pacs.errors import PacsError
 
@@ -331,7 +333,9 @@ class ViewerScreen(ConsoleScreen):
         index, frame = self.state.index, self.state.frame
         items: list[tuple[Any, int]] = []
         if self.frames > 1:
-            items = [(self.instances[index], (frame + k) % self.frames) for k in range(1, PREFETCH + 1)]
+            items = [
+                (self.instances[index], (frame + k) % self.frames) for k in range(1, PREFETCH + 1)
+            ]
         else:
             for k in range(1, PREFETCH + 1):
                 for j in (index + k, index - k):

@@ -10,10 +10,8 @@ foreground and the lower as background, true colour where the terminal has it).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from PIL import Image
 from rich.segment import Segment
 from rich.style import Style
 from textual.app import ComposeResult
@@ -25,7 +23,9 @@ from textual.widgets import Static
 
 from tui_pacs.ui import graphics
 from tui_pacs.ui.graphics import GraphicsMode
-from tui_pacs.ui.sixel import encode as sixel_encode
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 _UPPER = "\u2580"
 
@@ -42,6 +42,8 @@ class HalfcellCanvas(Widget):
 
     @staticmethod
     def _build(image: Image.Image) -> list[Strip]:
+        import numpy as np
+
         arr = np.asarray(image.convert("RGB"))
         if arr.shape[0] % 2:
             arr = np.concatenate([arr, np.zeros((1, arr.shape[1], 3), np.uint8)])
@@ -54,7 +56,9 @@ class HalfcellCanvas(Widget):
                 key = (*up, *low)
                 style = styles.get(key)
                 if style is None:
-                    style = Style.parse(f"rgb({up[0]},{up[1]},{up[2]}) on rgb({low[0]},{low[1]},{low[2]})")
+                    style = Style.parse(
+                        f"rgb({up[0]},{up[1]},{up[2]}) on rgb({low[0]},{low[1]},{low[2]})"
+                    )
                     styles[key] = style
                 segments.append(Segment(_UPPER, style))
             strips.append(Strip(Segment.simplify(segments), len(up_row)))
@@ -86,6 +90,8 @@ def _sixel_widget(image: Image.Image) -> Widget:
             def _image_to_sixels(
                 self, image: Image.Image, sixel_options: Any = None, background: Any = None
             ) -> str:
+                from tui_pacs.ui.sixel import encode as sixel_encode
+
                 view = next((a for a in self.ancestors if isinstance(a, ImageView)), None)
                 return sixel_encode(image, fast=view is not None and view.fast)
 
@@ -97,7 +103,7 @@ def _sixel_widget(image: Image.Image) -> Widget:
                 yield _FastSixelImpl(self.image, self._sixel_options)
 
         _SIXEL_CLASS = FastSixelImage
-    return _SIXEL_CLASS(image)  # type: ignore[call-arg]
+    return _SIXEL_CLASS(image)  # type: ignore[call-arg,arg-type]
 
 
 class ImageView(Container):
@@ -162,14 +168,15 @@ class ImageView(Container):
             text = self.message
             if self.image is not None:
                 text = f"{self.image.width}x{self.image.height} image (graphics off)"
-            widget = Static(text, classes="image-message")
-            widget.set_class(self.error, "-error")
-            return widget
+            message = Static(text, classes="image-message")
+            message.set_class(self.error, "-error")
+            return message
         image = self.image
         if self.mode is GraphicsMode.HALFCELL:
             return HalfcellCanvas(image, classes="image")
         cw, ch = self.cell_pixels()
         cells_w, cells_h = -(-image.width // cw), -(-image.height // ch)
+        widget: Widget
         if self.mode is GraphicsMode.SIXEL:
             widget = _sixel_widget(image)
         else:

@@ -7,9 +7,8 @@ broken file is written in the pane in place of the picture.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PIL import Image
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -18,6 +17,9 @@ from textual.widgets import Label
 from textual.worker import get_current_worker
 
 from tui_pacs.ui.widgets.image_view import ImageView
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 #: Thumbnail box in cells (width, height).
 THUMB_CELLS = (12, 5)
@@ -158,7 +160,11 @@ class PreviewPane(Vertical):
         boxes = []
         for thumb in message.thumbs:
             view = ImageView()
-            box = Vertical(view, Label(f"{thumb.series.series_number or ''} {thumb.series.modality}".strip()), classes="thumb")
+            box = Vertical(
+                view,
+                Label(f"{thumb.series.series_number or ''} {thumb.series.modality}".strip()),
+                classes="thumb",
+            )
             box.thumb_uid = thumb.series.series_instance_uid  # type: ignore[attr-defined]
             boxes.append((box, view, thumb))
         row.mount_all([b for b, _, _ in boxes])
@@ -168,6 +174,12 @@ class PreviewPane(Vertical):
             else:
                 view.show_message(thumb.error or "-", error=True)
         self._mark_current()
+
+    def on_click(self) -> None:
+        """A click on the preview opens the series in the viewer (as ``v`` does)."""
+        action = getattr(self.screen, "action_view", None)
+        if action is not None:
+            action()
 
     def _mark_current(self) -> None:
         for box in self.query(".thumb"):
