@@ -233,31 +233,28 @@ async def test_unreachable_node_and_no_node(demo_config, console_factory) -> Non
         assert not console.posted(RemoteScreen.QueryDone)
 
 
-@pytest.mark.parametrize(
-    ("key", "screen_type"),
-    [("2", RemoteScreen), ("3", TransfersScreen), ("4", NodesScreen)],
-    ids=["remote", "transfers", "nodes"],
-)
-async def test_help_and_palette_list_every_action(
-    demo_config, console_factory, key, screen_type
-) -> None:
-    """Each screen's keys are in the footer, the help screen and the command palette."""
+async def test_help_and_palette_list_every_action(demo_config, console_factory) -> None:
+    """Each of the remote, transfers and nodes screens has its keys in the footer, the help
+    screen and the command palette."""
     async with console_factory(demo_config) as console:
-        await console.pilot.press(key)
-        await settle(console)
-        screen = console.app.screen
-        assert isinstance(screen, screen_type)
-        wanted = {b.description for b in screen_type.BINDINGS}
-        palette = {c.title for c in console.app.get_system_commands(screen)}
-        assert wanted <= palette
-        shown = {b.description for b in screen_type.BINDINGS if b.show}
-        footer = {
-            binding.description
-            for (_node, binding, _enabled, _tooltip) in screen.active_bindings.values()
-        }
-        assert shown <= footer
-        await console.pilot.press("question_mark")
-        help_screen = console.app.screen
-        assert isinstance(help_screen, HelpScreen)
-        listed = {description for _keys, description, _where in help_screen.rows}
-        assert wanted <= listed
+        console.app.animation_level = "none"
+        for key, screen_type in (("2", RemoteScreen), ("3", TransfersScreen), ("4", NodesScreen)):
+            await console.pilot.press(key)
+            await settle(console)
+            screen = console.app.screen
+            assert isinstance(screen, screen_type)
+            wanted = {b.description for b in screen_type.BINDINGS}
+            palette = {c.title for c in console.app.get_system_commands(screen)}
+            assert wanted <= palette
+            shown = {b.description for b in screen_type.BINDINGS if b.show}
+            footer = {
+                binding.description
+                for (_node, binding, _enabled, _tooltip) in screen.active_bindings.values()
+            }
+            assert shown <= footer
+            await console.pilot.press("question_mark")
+            help_screen = console.app.screen
+            assert isinstance(help_screen, HelpScreen)
+            listed = {description for _keys, description, _where in help_screen.rows}
+            assert wanted <= listed
+            await console.pilot.press("escape")

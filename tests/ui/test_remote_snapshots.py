@@ -52,16 +52,6 @@ def test_remote_screen(snap_compare, demo_config, utc_clock, size) -> None:  # n
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_remote_screen_empty(snap_compare, demo_config, utc_clock, size) -> None:  # noqa: F811
-    """Before the first query: the node bar, the filter bar and what to do."""
-    config = replace(demo_config, nodes=(HOSPITAL,))
-    add_nodes(config)
-    assert snap_compare(
-        make_app(config), terminal_size=size, run_before=then(lambda p: p.press("2"))
-    )
-
-
-@pytest.mark.parametrize("size", SIZES)
 def test_send_node_picker(snap_compare, demo_config, utc_clock, size) -> None:  # noqa: F811
     """The node picker of a send: each node with its address and last echo.
 
