@@ -106,16 +106,14 @@ def test_console_shows_a_study_sent_by_storescu(tmp_path: Path) -> None:
         assert sent.returncode == 0, sent.stdout + sent.stderr
         screen = tmux.wait_for(lambda s: "ZEBRA, Tmux" in s, "the new study in the list")
         assert "Studies 1–1 of 1" in screen
-        tmux.keys("/")
-        # Keys typed before the focus has moved go to the list (Textual routes each key to the
-        # widget focused when it arrives): wait for the footer of a text field first.
-        tmux.wait_for(in_text_field, "the name field focused")
-        tmux.keys("-l", "zebra")
+        tmux.keys("-l", "/zebra")  # in one burst, as a paste or a slow SSH link delivers it
         tmux.keys("Enter")
         tmux.wait_for(lambda s: "filtered" in s and "ZEBRA, Tmux" in s, "the filtered list")
         tmux.keys("t")
         tmux.wait_for(lambda s: "Instance 1/" in s and "(0002,0000)" in s, "the tag tree")
         tmux.keys("f")
+        # Keys typed before the focus has moved go to the tree (Textual routes each key to the
+        # widget focused when it arrives): wait for the footer of a text field first.
         tmux.wait_for(in_text_field, "the tag search focused")
         tmux.keys("-l", "patientname")
         screen = tmux.wait_for(lambda s: "ZEBRA^Tmux" in s, "the tag search")

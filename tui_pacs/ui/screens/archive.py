@@ -38,7 +38,9 @@ class ArchiveScreen(ConsoleScreen):
     CSS_PATH = "archive.tcss"
 
     BINDINGS = [
-        Binding("slash", "focus_filter", "Filter"),
+        # Priority: handled before the keys queued behind it, so "/smith" arriving in one burst
+        # (a paste, a slow SSH link) lands "smith" in the name field, not on the list's keys.
+        Binding("slash", "focus_filter", "Filter", priority=True),
         Binding("x", "clear_filter", "Clear filter"),
         Binding("s", "cycle_sort", "Sort"),
         Binding("r", "reverse_sort", "Reverse"),
