@@ -12,9 +12,8 @@ from __future__ import annotations
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
 from textual.message import Message
-from textual.widgets import DataTable, Input, Label, Select
+from textual.widgets import DataTable, Input, Label
 from textual.worker import get_current_worker
 
 from tui_pacs.model import JobInfo, RemoteNode, SeriesSummary, StudyFilter, StudySummary
@@ -25,7 +24,7 @@ from tui_pacs.services.nodes import NodeRegistry
 from tui_pacs.ui.messages import ChangesArrived
 from tui_pacs.ui.screens.base import ConsoleScreen
 from tui_pacs.ui.widgets.filter_bar import FilterBar
-from tui_pacs.ui.widgets.node_table import echo_text
+from tui_pacs.ui.widgets.node_bar import NodeBar
 from tui_pacs.ui.widgets.remote_tables import RemoteSeriesTable, RemoteStudyTable
 from tui_pacs.ui.widgets.study_table import format_name
 
@@ -90,8 +89,6 @@ class RemoteScreen(ConsoleScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.nodes: dict[str, RemoteNode] = {}
-        self.node_name: str | None = None
         self.study_filter = StudyFilter()
         #: The study whose series are listed.
         self.series_of: StudySummary | None = None
@@ -101,15 +98,17 @@ class RemoteScreen(ConsoleScreen):
     @property
     def node(self) -> RemoteNode | None:
         """The node queries go to."""
-        return self.nodes.get(self.node_name or "")
+        return self.query_one(NodeBar).node
+
+    @property
+    def nodes(self) -> dict[str, RemoteNode]:
+        """The registry's nodes, by name."""
+        return self.query_one(NodeBar).nodes
 
     # -- layout ----------------------------------------------------------------------------
 
     def compose_body(self) -> ComposeResult:
-        with Horizontal(id="node-bar"):
-            yield Label("Node", classes="filter-label")
-            yield Select[str]([], prompt="choose a node", id="remote-node", compact=True)
-            yield Label("", id="node-info")
+        yield NodeBar(id="node-bar")
         yield FilterBar(self.context.today, self.context.filter_delay, id="filter-bar")
         yield Label("Studies", id="remote-studies-title", classes="section-title")
         yield RemoteStudyTable(id="remote-studies")
@@ -133,53 +132,24 @@ class RemoteScreen(ConsoleScreen):
 
     @on(_NodesLoaded)
     def _nodes_loaded(self, message: _NodesLoaded) -> None:
-        self.nodes = {node.name: node for node in message.nodes}
-        select = self.query_one("#remote-node", Select)
-        with self.prevent(Select.Changed):
-            select.set_options([(node.name, node.name) for node in message.nodes])
-            if self.node_name not in self.nodes:
-                self.node_name = message.nodes[0].name if message.nodes else None
-            if self.node_name is not None:
-                select.value = self.node_name
-        self._node_info()
+        self.query_one(NodeBar).show_nodes(message.nodes)
 
     def on_changes_arrived(self, message: ChangesArrived) -> None:
         if NODE_CHANGE_KIND in message.kinds:
             self.load_nodes()
 
-    @on(Select.Changed, "#remote-node")
-    def _node_changed(self, event: Select.Changed) -> None:
-        event.stop()
-        name = event.value if isinstance(event.value, str) else None
-        if name == self.node_name:
-            return
-        self.node_name = name
-        self._node_info()
+    @on(NodeBar.Chosen)
+    def _node_chosen(self, message: NodeBar.Chosen) -> None:
         self.workers.cancel_group(self, "find")
         self.workers.cancel_group(self, "series")
         self.query_one(RemoteStudyTable).show_studies([])
         self._clear_series()
+        name = message.node.name if message.node else None
         self._studies_title(f"Enter or f queries {name}" if name else "Choose a node")
-
-    def _node_info(self) -> None:
-        info = self.query_one("#node-info", Label)
-        node = self.node
-        if node is None:
-            info.update("no remote node registered: add one on the Nodes screen (4)")
-            return
-        text = echo_text(node.last_echo)
-        text.append(f"  {node.ae_title}@{node.host}:{node.port} · C-{node.retrieve_method.upper()}")
-        info.update(text)
-
-    def select_node(self, name: str) -> None:
-        """Query ``name`` from now on (tests and the palette)."""
-        self.query_one("#remote-node", Select).value = name
 
     def action_choose_node(self) -> None:
         """Open the node list."""
-        select = self.query_one("#remote-node", Select)
-        select.focus()
-        select.action_show_overlay()
+        self.query_one(NodeBar).open()
 
     # -- query -----------------------------------------------------------------------------
 
@@ -266,6 +236,8 @@ class RemoteScreen(ConsoleScreen):
 
     @on(QueryDone)
     def _query_done(self, message: QueryDone) -> None:
+        if self.node is None or message.node.name != self.node.name:
+            return  # the answer of a node no longer chosen
         self.querying = False
         table = self.query_one(RemoteStudyTable)
         keep = message.priors_of.study_instance_uid if message.priors_of else None
