@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pydicom import dcmread
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
@@ -220,8 +221,12 @@ async def test_preview_pane_explains_a_broken_file(demo_config, console_factory)
         table = screen.query_one(SeriesTable)
         uid = table.coordinate_to_cell_key((1, 0)).row_key.value
         renderer = shared_renderer(console.app)
+        # Headers stay readable (the tag panel reads them); the pixel data is cut short.
         for row in renderer.series_images(uid):
-            renderer.resolve(row).write_bytes(b"not a DICOM file at all")
+            path = renderer.resolve(row)
+            ds = dcmread(path)
+            ds.PixelData = ds.PixelData[:10]
+            ds.save_as(path)
         table.focus()
         await console.pilot.press("down")
         await console.settle()
@@ -230,7 +235,7 @@ async def test_preview_pane_explains_a_broken_file(demo_config, console_factory)
         view = screen.query_one("#preview-image", ImageView)
         assert view.error and view.image is None
         assert shown_msg.error in str(view.query_one(".image-message").render())
-        # (The tag panel reports the same file in the error dialog: that is the archive screen's.)
+        assert console.app.screen is screen
 
 
 async def test_viewer_keys_in_help_and_palette(demo_config, console_factory, tmp_path) -> None:
@@ -256,3 +261,19 @@ async def test_viewer_keys_in_help_and_palette(demo_config, console_factory, tmp
         await console.pilot.press("question_mark")
         await console.settle()
         assert isinstance(console.app.screen, HelpScreen)
+
+
+async def test_viewer_plots_an_ecg(demo_config, console_factory) -> None:
+    """A 12-lead ECG is plotted into the image pane: green traces on black, no error."""
+    from pydicom import dcmread
+    from pydicom.data import get_testdata_file
+
+    path = Path(get_testdata_file("waveform_ecg.dcm"))
+    sop_class = str(dcmread(path, stop_before_pixels=True).SOPClassUID)
+    async with console_factory(demo_config) as console:
+        viewer = await view_file(console, path, sop_class)
+        await console.settle()
+        view = viewer.image_view
+        assert not view.error and view.image is not None
+        pixels = np.asarray(view.image)
+        assert (pixels[..., 1] == 255).sum() > view.image.width  # traces drawn across the plot

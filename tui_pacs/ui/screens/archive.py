@@ -362,12 +362,28 @@ class ArchiveScreen(ConsoleScreen):
     def action_view(self) -> None:
         """Open the selected series (at the instance of the panel) in the viewer."""
         panel = self.query_one(InstancePanel)
-        if self.series_uid is None or not panel.instances:
-            self.notify("No series with images selected", severity="warning")
+        if self.series_uid is None:
+            self.notify("No series selected", severity="warning")
+            return
+        if panel.instances and self._instances_of == self.series_uid:
+            self._push_viewer(list(panel.instances), panel.position)
+        else:  # narrow terminal: the panel has not loaded them
+            self.load_for_viewer(self.series_uid)
+
+    @work(thread=True, exclusive=True, group="viewer", exit_on_error=False)
+    def load_for_viewer(self, series_instance_uid: str) -> None:
+        """Fetch the instances of a series, then open the viewer at its middle image."""
+        instances = self.context.browser.instances(series_instance_uid)
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._push_viewer, instances, len(instances) // 2)
+
+    def _push_viewer(self, instances: list[InstanceSummary], index: int) -> None:
+        if not instances:
+            self.notify("This series has no images", severity="warning")
             return
         from tui_pacs.ui.screens.viewer import ViewerScreen
 
-        self.app.push_screen(ViewerScreen(list(panel.instances), panel.position))
+        self.app.push_screen(ViewerScreen(instances, index))
 
     # -- send ----------------------------------------------------------------------------------
 

@@ -167,6 +167,7 @@ class ViewerScreen(ConsoleScreen):
         self._drag: tuple[int, int, Window] | None = None
         self._rendering = False
         self._pending = False
+        self._prefetch_generation = 0
 
     # -- layout --------------------------------------------------------------------------------
 
@@ -230,7 +231,7 @@ class ViewerScreen(ConsoleScreen):
         else:
             self.render_frame(self.state, current, box)
 
-    @work(thread=True, exclusive=True, group="render", exit_on_error=False)
+    @work(thread=True, group="render", exit_on_error=False)
     def render_frame(
         self, state: ViewState, instance: InstanceSummary, box: tuple[int, int]
     ) -> None:
@@ -256,7 +257,7 @@ class ViewerScreen(ConsoleScreen):
         if not get_current_worker().is_cancelled:
             self.post_message(message)
 
-    @work(thread=True, exclusive=True, group="render", exit_on_error=False)
+    @work(thread=True, group="render", exit_on_error=False)
     def plot(self, state: ViewState, instance: InstanceSummary, box: tuple[int, int]) -> None:
         """Plot a waveform in a thread."""
         try:
@@ -326,10 +327,15 @@ class ViewerScreen(ConsoleScreen):
         put("ann-left", [labels.left])
         put("ann-right", [labels.right])
 
-    @work(thread=True, exclusive=True, group="prefetch", exit_on_error=False)
+    @work(thread=True, group="prefetch", exit_on_error=False)
     def prefetch_ahead(self) -> None:
-        """Decode the next images (and frames) ahead of the scroll."""
-        worker = get_current_worker()
+        """Decode the next images (and frames) ahead of the scroll.
+
+        A newer prefetch makes an older one stop (a generation count rather than Textual's
+        exclusive workers, whose cancellation the tests' settling would report as a failure).
+        """
+        self._prefetch_generation += 1
+        generation = self._prefetch_generation
         index, frame = self.state.index, self.state.frame
         items: list[tuple[Any, int]] = []
         if self.frames > 1:
@@ -341,7 +347,10 @@ class ViewerScreen(ConsoleScreen):
                 for j in (index + k, index - k):
                     if 0 <= j < len(self.instances):
                         items.append((self.instances[j], 0))
-        self.renderer.prefetch(items, should_stop=lambda: worker.is_cancelled)
+        self.renderer.prefetch(
+            items,
+            should_stop=lambda: generation != self._prefetch_generation or not self.is_attached,
+        )
 
     def _set(self, **changes: Any) -> None:
         from dataclasses import replace
