@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydicom.uid import UID, AllTransferSyntaxes, ExplicitVRLittleEndian
 from pynetdicom import AllStoragePresentationContexts
 from pynetdicom.presentation import PresentationContext, build_context
-from pynetdicom.sop_class import Verification
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 #: Transfer syntaxes the SCP accepts, preferred first: what a sender proposes is stored as it comes.
 #: pynetdicom picks, per context, the first of these the requestor proposed, so Explicit VR Little

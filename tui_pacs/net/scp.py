@@ -16,9 +16,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from pynetdicom import AE, _config, evt
+from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.transport import ThreadedAssociationServer
 
 from tui_pacs.errors import (
@@ -80,7 +81,7 @@ class ListenerServer(ThreadedAssociationServer):
     reuse_port = False
 
     def server_bind(self) -> None:
-        if self.reuse_port and hasattr(socket, "SO_REUSEPORT"):
+        if self.reuse_port and hasattr(socket, "SO_REUSEPORT") and self.socket is not None:
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         super().server_bind()
 
@@ -136,7 +137,7 @@ def handle_store(
     authorize: AuthorizeCallable = allow_all,
 ) -> int:
     """C-STORE: hand the raw data set to ``store`` and map what happens to a status (PS3.4 B.2.3)."""
-    request = event.request
+    request = cast(C_STORE, event.request)
     assoc = event.assoc
     calling = assoc.requestor.ae_title
     peer = f"{assoc.requestor.address}:{assoc.requestor.port}"

@@ -11,7 +11,7 @@ from pathlib import Path
 from pydicom import dcmread
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE
-from pynetdicom.sop_class import Verification
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from tui_pacs.errors import NetworkError
 from tui_pacs.model import EchoResult, RemoteNode, SendProgress

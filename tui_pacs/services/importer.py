@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import logging
 import os
@@ -65,7 +66,7 @@ def _file_sources(path: Path, seen: set[Path], problems: list[ImportProblem], to
         yield from _zip_sources(path, problems)
         return
     if path.suffix == ".gz":
-        yield Source(str(path), lambda p=path: gzip.decompress(p.read_bytes()), _size(path))
+        yield Source(str(path), functools.partial(_gunzip, path), _size(path))
         return
     yield Source(str(path), path.read_bytes, _size(path))
 
@@ -222,3 +223,7 @@ def _reason(exc: PacsError, source: Source) -> str:
     if "not a readable DICOM" in text or "no DICOM elements" in text:
         return "not a DICOM file"
     return text
+
+
+def _gunzip(path: Path) -> bytes:
+    return gzip.decompress(path.read_bytes())

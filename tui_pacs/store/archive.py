@@ -82,7 +82,7 @@ class Archive:
     def abspath(self, rel: str) -> Path:
         return self.root / rel
 
-    def write_temp(self, chunks: Iterable[bytes]) -> TempFile:
+    def write_temp(self, chunks: Iterable[bytes | memoryview]) -> TempFile:
         """Write ``chunks`` to a new temporary file, fsync it and return its checksum.
 
         Raises:

@@ -149,7 +149,7 @@ def claim_next(
         query = query.where(Job.id.in_(list(only_ids)))
     # A few candidates, in case other nodes win the first ones. The list is read to the end
     # first: on SQLite an open read cursor would pin a snapshot that the claim cannot upgrade.
-    candidates = [job_id for (job_id,) in query.order_by(Job.id).limit(8).tuples()]
+    candidates = [row[0] for row in query.order_by(Job.id).limit(8).tuples()]  # type: ignore[index]
     for job_id in candidates:
         if claim(job_id, owner):
             return get(job_id)
@@ -294,7 +294,7 @@ def cancel_requested(job_ids: Collection[int]) -> set[int]:
     if not job_ids:
         return set()
     query = Job.select(Job.id).where(Job.id.in_(list(job_ids)) & (Job.cancel_requested == True))  # noqa: E712
-    return {job_id for (job_id,) in query.tuples()}
+    return {row[0] for row in query.tuples()}  # type: ignore[index]
 
 
 def retry(job_id: int) -> JobInfo:
@@ -343,7 +343,7 @@ def retry(job_id: int) -> JobInfo:
 def running_owners() -> set[str]:
     """Owners of the jobs now marked running."""
     query = Job.select(Job.owner).where(Job.state == JobState.RUNNING.value).distinct()
-    return {owner for (owner,) in query.tuples()}
+    return {row[0] for row in query.tuples()}  # type: ignore[index]
 
 
 def recover(
@@ -419,4 +419,4 @@ def archived_instances(
         .where(condition)
         .order_by(Study.id, Series.series_number, Series.id, Instance.instance_number, Instance.id)
     )
-    return list(dict.fromkeys((str(uid), str(path)) for uid, path in query.tuples()))
+    return list(dict.fromkeys((str(row[0]), str(row[1])) for row in query.tuples()))  # type: ignore[index]

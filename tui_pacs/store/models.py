@@ -20,6 +20,9 @@ def utcnow() -> datetime:
 
 
 class BaseModel(pw.Model):
+    # Declared (peewee would add it anyway) so type checkers know every row has an ``id``.
+    id = pw.AutoField()
+
     class Meta:
         database = database_proxy
         legacy_table_names = False
