@@ -86,15 +86,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--variant",
         action="append",
         default=[],
-        metavar="LABEL:SECTION.KEY=TOML[,...]",
-        help="also measure our node with these keys, as target tui-pacs[LABEL] (repeatable)",
+        metavar="LABEL:SECTION.KEY=TOML[,...][,source=DIR]",
+        help="also measure our node with these keys (and the tui_pacs package in DIR, see "
+        "--baseline), as target tui-pacs[LABEL] (repeatable)",
     )
     p.add_argument(
         "--baseline",
-        type=Path,
-        metavar="DIR",
+        action="append",
+        default=[],
+        metavar="[LABEL=]DIR",
         help="also measure the tui_pacs package in DIR (e.g. `git archive COMMIT | tar -x -C "
-        "DIR`) as target tui-pacs[base]",
+        "DIR`) as target tui-pacs[LABEL] (default label: base; repeatable)",
     )
     p.add_argument(
         "--work-dir",
@@ -122,13 +124,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for spec in args.variant:
         label, _, keys = spec.partition(":")
         merged = {s: dict(v) for s, v in base.items()}
-        for section, values in _settings([k for k in keys.split(",") if k], p.error).items():
+        items = [k for k in keys.split(",") if k and not k.startswith("source=")]
+        sources = [k.removeprefix("source=") for k in keys.split(",") if k.startswith("source=")]
+        for section, values in _settings(items, p.error).items():
             merged.setdefault(section, {}).update(values)
-        args.ours[f"{OURS}[{label}]"] = (merged, None)
-    if args.baseline is not None:
-        if not (args.baseline / "tui_pacs" / "__init__.py").exists():
-            p.error(f"--baseline {args.baseline}: no tui_pacs package there")
-        args.ours[f"{OURS}[base]"] = (base, args.baseline.resolve())
+        args.ours[f"{OURS}[{label}]"] = (merged, Path(sources[-1]).resolve() if sources else None)
+    for spec in args.baseline:
+        label, _, folder = spec.rpartition("=")
+        tree = Path(folder).resolve()
+        if not (tree / "tui_pacs" / "__init__.py").exists():
+            p.error(f"--baseline {spec}: no tui_pacs package in {tree}")
+        args.ours[f"{OURS}[{label or 'base'}]"] = (base, tree)
     args.all_targets = [*args.targets, *(n for n in args.ours if n != OURS)]
     return args
 

@@ -78,6 +78,9 @@ class Config:
     max_pdu_size: int = 0
     #: Seconds an idle association may stay open.
     network_timeout: int = 60
+    #: Processes accepting associations on the port (SO_REUSEPORT), each with its own index
+    #: writer: more than one lets C-STOREs from several associations use several CPU cores.
+    listener_processes: int = 1
     #: What a calling AE title that is not in the node registry may do: "allow" (every service)
     #: or "reject" (Refused: Not Authorized, 0x0124, to every DIMSE request).
     unknown_callers: str = "allow"
@@ -140,6 +143,7 @@ _SECTIONS: dict[str, dict[str, str]] = {
         "allowed_calling_ae_titles": "allowed_calling_ae_titles",
         "max_pdu_size": "max_pdu_size",
         "network_timeout": "network_timeout",
+        "listener_processes": "listener_processes",
         "unknown_callers": "unknown_callers",
     },
     "storage": {
@@ -324,6 +328,10 @@ def _convert(attr: str, value: Any, where: str, path: Path | None) -> Any:
         case "network_timeout":
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ConfigError(f"{where}: expected a positive number of seconds")
+            return value
+        case "listener_processes":
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 32:
+                raise ConfigError(f"{where}: expected a number of processes from 1 to 32")
             return value
         case "storage_path" | "log_file":
             if not isinstance(value, str) or not value:
