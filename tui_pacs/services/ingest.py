@@ -20,7 +20,7 @@ from tui_pacs.errors import DatasetError
 from tui_pacs.model import StoreResult
 from tui_pacs.net.scp import StoreRequest
 from tui_pacs.store.archive import Archive, validate_uid
-from tui_pacs.store.db import open_database
+from tui_pacs.store.db import use_database
 from tui_pacs.store.header import (
     dataset_offset,
     parse_dataset,
@@ -89,7 +89,7 @@ class Ingestor:
 
     def __init__(self, config: Config, db: pw.Database | None = None) -> None:
         self.config = config
-        self.db = db or open_database(config.effective_database_url)
+        self.db = db or use_database(config.effective_database_url)
         self.archive = Archive(config.storage_path)
         self.archive.cleanup_incoming(is_indexed=_is_indexed)
         self.index = Index(self.db, self.archive, config.duplicate_policy)

@@ -135,6 +135,11 @@ class _Statements:
                 f"ON st.id = se.{_q(Series.study.column_name)} "
                 f"WHERE se.{_q(Series.series_instance_uid.column_name)} = {self.db.param}"
             )
+            if not is_sqlite(self.db):
+                # Lock the study row before reading its summaries: two node processes adding
+                # to one study must not both compute ModalitiesInStudy from the same old value.
+                # (SQLite writers are serialised by the IMMEDIATE transaction already.)
+                sql += " FOR NO KEY UPDATE OF st"
             self._cache[("parents",)] = sql
         row = self._execute(sql, [series_instance_uid]).fetchone()
         return _Parents(*row) if row is not None else None
@@ -280,6 +285,15 @@ class Index:
         parents = self._sql.parents(rec.series_instance_uid)
         if parents is None:
             series, new_series, study, new_study, patient, new_patient = self._parents(rec)
+            if not is_sqlite(self.db) and not new_study:
+                # Re-read under a row lock (see parents()): another process may be adding to
+                # this study at the same moment.
+                study = (
+                    Study.select(Study.id, Study.modalities_in_study, Study.sop_classes_in_study)
+                    .where(Study.id == study.get_id())
+                    .for_update("FOR NO KEY UPDATE")
+                    .get()
+                )
             parents = _Parents(
                 series.get_id(), study.get_id(), patient.get_id(), study.modalities_in_study,
                 study.sop_classes_in_study,
