@@ -94,7 +94,11 @@ def test_should_stop_between_results_sends_c_cancel(scp: Callable[..., FakeScp])
     seen_cancel = threading.Event()
 
     def on_find(event: evt.Event) -> Iterator[tuple[int, Dataset | None]]:
-        for i in range(10_000):
+        # Stream until the cancel arrives (bounded by time, not by count: on a loaded machine
+        # a fixed number of responses can all be sent before the client reads the fifth).
+        deadline = time.monotonic() + 30
+        i = 0
+        while time.monotonic() < deadline:
             if event.is_cancelled:
                 seen_cancel.set()
                 yield st.CANCEL, None
@@ -102,7 +106,9 @@ def test_should_stop_between_results_sends_c_cancel(scp: Callable[..., FakeScp])
             ds = Dataset()
             ds.QueryRetrieveLevel = "STUDY"
             ds.StudyInstanceUID = f"1.2.{i}"
+            i += 1
             yield st.PENDING, ds
+        yield st.SUCCESS, None
 
     fake = scp([(evt.EVT_C_FIND, on_find)])
     got: list[Dataset] = []
