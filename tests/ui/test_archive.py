@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from pydicom import dcmwrite
+from textual.coordinate import Coordinate
 from textual.widgets import Input, RichLog, Select
 
 from tests.ui.conftest import TODAY
@@ -23,6 +24,7 @@ from tui_pacs.ui.messages import ChangesArrived
 from tui_pacs.ui.screens.archive import ArchiveScreen
 from tui_pacs.ui.screens.help import HelpScreen
 from tui_pacs.ui.screens.log import LogScreen
+from tui_pacs.ui.screens.viewer import ViewerScreen
 from tui_pacs.ui.widgets.instance_panel import InstancePanel
 from tui_pacs.ui.widgets.series_table import SeriesTable
 from tui_pacs.ui.widgets.status_bar import NodeStatusBar
@@ -124,7 +126,7 @@ async def test_custom_date_range_validates(demo_config, console_factory) -> None
 
 
 async def test_select_study_shows_its_series(demo_config, console_factory) -> None:
-    """Moving the cursor to a study lists its series; Enter moves to the series table."""
+    """Moving the cursor to a study lists its series; Tab moves to the series table."""
     async with console_factory(demo_config) as console:
         screen = console.app.screen
         series = screen.query_one(SeriesTable)
@@ -139,8 +141,58 @@ async def test_select_study_shows_its_series(demo_config, console_factory) -> No
             "Lung 1mm",
         ]
         assert "MÜLLER, Jürgen" in str(screen.query_one("#series-title").render())
-        await console.pilot.press("enter")
+        await console.pilot.press("tab")
         assert series.has_focus
+
+
+async def test_enter_opens_the_viewer(demo_config, console_factory) -> None:
+    """Enter on a study opens its selected series in the viewer, Enter on a series that series."""
+    async with console_factory(demo_config) as console:
+        archive = console.app.screen
+        await console.pilot.press("down")  # MÜLLER's CT: Scout, Axial 5mm, Lung 1mm
+        await console.settle()
+        await console.pilot.press("enter")
+        await console.settle()
+        viewer = console.app.screen
+        assert isinstance(viewer, ViewerScreen)
+        assert {i.series_instance_uid for i in viewer.instances} == {archive.series_uid}
+        first = archive.series_uid
+        await console.pilot.press("escape")
+        await console.settle()
+        assert console.app.screen is archive and not archive.has_class("-show-instance")
+        await console.pilot.press("tab", "down")  # the series table, second series
+        await console.settle()
+        assert archive.series_uid != first
+        await console.pilot.press("enter")
+        await console.settle()
+        viewer = console.app.screen
+        assert isinstance(viewer, ViewerScreen)
+        assert {i.series_instance_uid for i in viewer.instances} == {archive.series_uid}
+        await console.pilot.press("escape")
+        await console.settle()
+        await console.pilot.press("shift+tab", "enter")  # the study again: its selected series
+        await console.settle()
+        viewer = console.app.screen
+        assert isinstance(viewer, ViewerScreen)
+        assert {i.series_instance_uid for i in viewer.instances} == {archive.series_uid}
+        assert archive.series_uid != first
+
+
+async def test_enter_on_a_study_whose_series_are_loading(demo_config, console_factory) -> None:
+    """Enter on a study before its series are listed opens the viewer on its first series."""
+    async with console_factory(demo_config) as console:
+        archive = console.app.screen
+        table = archive.query_one(StudyTable)
+        await console.settle()
+        uid = table.coordinate_to_cell_key(Coordinate(1, 0)).row_key.value
+        archive._select_study(None)  # as if the cursor had just arrived: no series yet
+        table.move_cursor(row=1)
+        table.action_select_cursor()
+        await console.settle()
+        viewer = console.app.screen
+        assert isinstance(viewer, ViewerScreen)
+        first = archive.context.browser.series(uid)[0].series_instance_uid
+        assert {i.series_instance_uid for i in viewer.instances} == {first}
 
 
 async def test_paging_and_sorting(demo_config, console_factory) -> None:
@@ -223,10 +275,10 @@ async def test_live_arrival_keeps_filter_and_cursor(demo_config, console_factory
 
 
 async def test_tag_tree_and_search(demo_config, console_factory) -> None:
-    """Enter on a series opens the tags; search by keyword, by tag and inside sequences."""
+    """t on a series opens the tags; search by keyword, by tag and inside sequences."""
     async with console_factory(demo_config) as console:
         screen = console.app.screen
-        await console.pilot.press("down", "enter", "down", "enter")  # MÜLLER CT, series 2
+        await console.pilot.press("down", "tab", "down", "t")  # MÜLLER CT, series 2
         await console.settle()
         panel = screen.query_one(InstancePanel)
         assert screen.has_class("-show-instance")

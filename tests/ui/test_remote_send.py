@@ -58,7 +58,7 @@ async def test_send_study_and_series_to_a_node(
             assert [s.study_instance_uid for s in found] == [study]
 
             # A series, from the series list.
-            await console.pilot.press("enter")  # focus the series of the study
+            await console.pilot.press("tab")  # focus the series of the study
             series_table = archive.query_one(SeriesTable)
             assert series_table.has_focus
             await console.pilot.press("down")

@@ -76,7 +76,7 @@ def test_tags_panel(snap_compare, demo_config, size) -> None:
     assert snap_compare(
         make_app(demo_config),
         terminal_size=size,
-        run_before=then(lambda p: p.press("down", "enter", "down", "enter")),
+        run_before=then(lambda p: p.press("down", "tab", "down", "t")),
     )
 
 

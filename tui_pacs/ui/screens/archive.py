@@ -265,11 +265,18 @@ class ArchiveScreen(ConsoleScreen):
 
     @on(DataTable.RowSelected, "#studies")
     def _study_selected(self, event: DataTable.RowSelected) -> None:
-        self.query_one(SeriesTable).focus()
+        # Enter on a study: its selected series (the first until one is picked) in the viewer.
+        self._select_study(event.row_key.value)
+        if self.series_uid is not None:
+            self.action_view()
+        elif self.study_uid is not None:  # its series are still loading
+            self.load_study_for_viewer(self.study_uid)
 
     @on(DataTable.RowSelected, "#series")
     def _series_selected(self, event: DataTable.RowSelected) -> None:
-        self.action_toggle_tags(show=True)
+        # Enter on a series: the viewer (the tag panel is on t).
+        self._select_series(event.row_key.value)
+        self.action_view()
 
     # -- filter, sort, paging ------------------------------------------------------------------
 
@@ -374,6 +381,17 @@ class ArchiveScreen(ConsoleScreen):
     def load_for_viewer(self, series_instance_uid: str) -> None:
         """Fetch the instances of a series, then open the viewer at its middle image."""
         instances = self.context.browser.instances(series_instance_uid)
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._push_viewer, instances, len(instances) // 2)
+
+    @work(thread=True, exclusive=True, group="viewer", exit_on_error=False)
+    def load_study_for_viewer(self, study_instance_uid: str) -> None:
+        """Fetch the first series of a study and its instances, then open the viewer."""
+        series = self.context.browser.series(study_instance_uid)
+        if not series:
+            self.app.call_from_thread(self.notify, "This study has no series", severity="warning")
+            return
+        instances = self.context.browser.instances(series[0].series_instance_uid)
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self._push_viewer, instances, len(instances) // 2)
 

@@ -7,16 +7,19 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
+from textual.widget import Widget
 from textual.widgets import DataTable, Label, Static
 
 
 def binding_rows(screen: Screen[object]) -> list[tuple[str, str, str]]:
-    """(keys, description, where) of every binding of the app and of ``screen``."""
+    """(keys, description, where) of every binding of the app, of ``screen`` and of its
+    widgets that name a ``HELP_WHERE`` (a pane with keys of its own, like the worklist)."""
     app = screen.app
     rows: list[tuple[str, str, str]] = []
     seen: set[tuple[str, str]] = set()
     for where, bindings in (
         (screen.__class__.__name__.removesuffix("Screen") or "Screen", screen.BINDINGS),
+        *help_widget_bindings(screen),
         ("Everywhere", app.BINDINGS),
     ):
         for item in bindings:
@@ -33,6 +36,20 @@ def binding_rows(screen: Screen[object]) -> list[tuple[str, str, str]]:
             )
             rows.append((keys, binding.description, where))
     return rows
+
+
+def help_widgets(screen: Screen[object]) -> list[Widget]:
+    """The widgets of ``screen`` whose keys the help lists (one per class)."""
+    found: dict[type, Widget] = {}
+    for widget in screen.walk_children(Widget):
+        if getattr(widget, "HELP_WHERE", "") and type(widget) not in found:
+            found[type(widget)] = widget
+    return list(found.values())
+
+
+def help_widget_bindings(screen: Screen[object]) -> list[tuple[str, list[BindingType]]]:
+    """(where, bindings) of the widgets :func:`help_widgets` finds."""
+    return [(str(getattr(w, "HELP_WHERE")), list(w.BINDINGS)) for w in help_widgets(screen)]
 
 
 def _as_binding(item: BindingType) -> Binding | None:
@@ -67,7 +84,7 @@ class HelpScreen(ModalScreen[None]):
             yield Label("Keys", id="help-title")
             yield Static(
                 "Arrows, PgUp/PgDn, Home/End move in lists and trees; Tab moves between fields; "
-                "Enter opens; Ctrl+P finds any action by name.",
+                "Enter opens (a study or series: in the viewer); Ctrl+P finds any action by name.",
                 id="help-notes",
             )
             yield DataTable(cursor_type="row", zebra_stripes=True, id="help-keys")
