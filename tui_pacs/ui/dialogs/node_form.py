@@ -12,18 +12,14 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
-from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
-from textual.worker import Worker, WorkerState
 
 from tui_pacs.errors import PacsError, UnknownNodeError
 from tui_pacs.model import ALL_SERVICES, DimseService, NodeSource, RemoteNode
 from tui_pacs.services.nodes import DuplicateNodeError, NodeRegistryError, field_errors
+from tui_pacs.ui.dialogs.validated_form import ValidatedForm, error_box
 
 #: (field, label, placeholder) of the text fields, in order.
 TEXT_FIELDS: tuple[tuple[str, str, str], ...] = (
@@ -40,7 +36,7 @@ _FIELD_IN_MESSAGE = re.compile(
 )
 
 
-class NodeFormDialog(ModalScreen[RemoteNode | None]):
+class NodeFormDialog(ValidatedForm[RemoteNode]):
     """The node form; dismisses with the saved node, or None when cancelled.
 
     Args:
@@ -72,17 +68,10 @@ class NodeFormDialog(ModalScreen[RemoteNode | None]):
     NodeFormDialog #form-buttons Button { margin-left: 2; }
     """
 
-    BINDINGS = [
-        Binding("ctrl+s", "save", "Save"),
-        Binding("escape", "cancel", "Cancel"),
-    ]
+    FIELDS = TEXT_FIELDS
 
-    class Invalid(Message, bubble=False):
-        """The form shows these errors (field -> message; "" is the whole form)."""
-
-        def __init__(self, errors: dict[str, str]) -> None:
-            super().__init__()
-            self.errors = errors
+    class Invalid(ValidatedForm.Invalid):
+        """The node form shows these errors (field -> message; "" is the whole form)."""
 
     def __init__(
         self,
@@ -91,8 +80,7 @@ class NodeFormDialog(ModalScreen[RemoteNode | None]):
         node: RemoteNode | None = None,
         config_file: Path | None = None,
     ) -> None:
-        super().__init__()
-        self.title_text = title
+        super().__init__(title)
         self.save = save
         self.node = node
         self.read_only = node is not None and node.source == NodeSource.CONFIG
@@ -104,16 +92,7 @@ class NodeFormDialog(ModalScreen[RemoteNode | None]):
             yield Label(self.title_text, id="form-title")
             for field, label, placeholder in TEXT_FIELDS:
                 value = "" if node is None else str(getattr(node, field))
-                with Horizontal(classes="form-row"):
-                    yield Label(label, classes="form-label")
-                    yield Input(
-                        value,
-                        placeholder=placeholder,
-                        id=f"field-{field}",
-                        compact=True,
-                        disabled=self.read_only,
-                    )
-                yield Static("", id=f"error-{field}", classes="form-error", markup=False)
+                yield from self.field_row(field, label, placeholder, value, disabled=self.read_only)
             services = ALL_SERVICES if node is None else node.allowed_services
             with Horizontal(id="services-row"):
                 yield Label("May call us", classes="form-label")
@@ -126,7 +105,7 @@ class NodeFormDialog(ModalScreen[RemoteNode | None]):
                             compact=True,
                             disabled=self.read_only,
                         )
-            yield Static("", id="error-allowed_services", classes="form-error", markup=False)
+            yield error_box("allowed_services")
             with Horizontal(classes="form-row"):
                 yield Label("Retrieve by", classes="form-label")
                 yield Select(
@@ -137,8 +116,8 @@ class NodeFormDialog(ModalScreen[RemoteNode | None]):
                     compact=True,
                     disabled=self.read_only,
                 )
-            yield Static("", id="error-retrieve_method", classes="form-error", markup=False)
-            yield Static("", id="error-form", classes="form-error", markup=False)
+            yield error_box("retrieve_method")
+            yield error_box("form")
             if self.read_only:
                 where = str(self.config_file) if self.config_file else "the config file"
                 yield Static(
@@ -173,22 +152,6 @@ class NodeFormDialog(ModalScreen[RemoteNode | None]):
         values["retrieve_method"] = method if isinstance(method, str) else "move"
         return values
 
-    def show_errors(self, errors: dict[str, str]) -> None:
-        """Show each message under its field ("" : under the form); clear the others."""
-        for box in self.query(".form-error").results(Static):
-            field = (box.id or "").removeprefix("error-")
-            key = "" if field == "form" else field
-            message = errors.get(key, "")
-            box.update(message)
-            box.set_class(bool(message), "-shown")
-        for field, _label, _placeholder in TEXT_FIELDS:
-            self.query_one(f"#field-{field}", Input).set_class(field in errors, "-invalid")
-        if errors:
-            first = next((f for f, _l, _p in TEXT_FIELDS if f in errors), None)
-            if first is not None:
-                self.query_one(f"#field-{first}", Input).focus()
-            self.post_message(self.Invalid(dict(errors)))
-
     # -- saving ----------------------------------------------------------------------------
 
     def action_save(self) -> None:
@@ -210,45 +173,15 @@ class NodeFormDialog(ModalScreen[RemoteNode | None]):
             retrieve_method=str(values["retrieve_method"]),
             source=NodeSource.DATABASE,
         )
-        self.query_one("#save", Button).disabled = True
-        self.run_worker(lambda: self.save(node), thread=True, group="save", exit_on_error=False)
+        self.start_save(lambda: self.save(node))
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != "save":
-            return
-        if event.state == WorkerState.SUCCESS:
-            self.dismiss(event.worker.result)
-        elif event.state == WorkerState.ERROR:
-            self.query_one("#save", Button).disabled = False
-            error = event.worker.error
-            if isinstance(error, DuplicateNodeError):
-                self.show_errors({"name": error.message})
-            elif isinstance(error, NodeRegistryError | UnknownNodeError):
-                match = _FIELD_IN_MESSAGE.search(error.message)
-                field = match[1] if match else ""
-                text = error.message[match.end() :] if match else f"{error.title}: {error.message}"
-                self.show_errors({field: text})
-            elif isinstance(error, PacsError):
-                self.show_errors({"": f"{error.title}: {error.message}"})
-            else:
-                # Not a validation problem (the database went away ...): the one error dialog.
-                show_error = getattr(self.app, "show_error", None)
-                self.dismiss(None)
-                if show_error is not None and error is not None:
-                    show_error(error)
-
-    @on(Input.Submitted)
-    def _submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.action_save()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "save":
-            self.action_save()
-        else:
-            self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        """Close without saving."""
-        self.dismiss(None)
+    def refused(self, error: PacsError) -> dict[str, str] | None:
+        """The registry's refusal under the field it names (a duplicate: under the name)."""
+        if isinstance(error, DuplicateNodeError):
+            return {"name": error.message}
+        if isinstance(error, NodeRegistryError | UnknownNodeError):
+            match = _FIELD_IN_MESSAGE.search(error.message)
+            field = match[1] if match else ""
+            text = error.message[match.end() :] if match else f"{error.title}: {error.message}"
+            return {field: text}
+        return None

@@ -9,17 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.message import Message
-from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
-from textual.worker import Worker, WorkerState
+from textual.widgets import Button, Input, Label
 
 from tui_pacs.errors import InvalidOrderError, PacsError
 from tui_pacs.model import OrderFields, WorklistOrder
+from tui_pacs.ui.dialogs.validated_form import ValidatedForm, error_box
 
 #: (field, label, placeholder) of every field, in the form's order.
 ORDER_FIELDS: tuple[tuple[str, str, str], ...] = (
@@ -52,7 +48,7 @@ def check_fields(fields: OrderFields) -> dict[str, str]:
     return field_errors(fields)
 
 
-class OrderFormDialog(ModalScreen[WorklistOrder | None]):
+class OrderFormDialog(ValidatedForm[WorklistOrder]):
     """The order form; dismisses with the saved order, or None when cancelled.
 
     Args:
@@ -78,17 +74,10 @@ class OrderFormDialog(ModalScreen[WorklistOrder | None]):
     OrderFormDialog #form-buttons Button { margin-left: 2; }
     """
 
-    BINDINGS = [
-        Binding("ctrl+s", "save", "Save"),
-        Binding("escape", "cancel", "Cancel"),
-    ]
+    FIELDS = ORDER_FIELDS
 
-    class Invalid(Message, bubble=False):
-        """The form shows these errors (field -> message; "" is the whole form)."""
-
-        def __init__(self, errors: dict[str, str]) -> None:
-            super().__init__()
-            self.errors = errors
+    class Invalid(ValidatedForm.Invalid):
+        """The order form shows these errors (field -> message; "" is the whole form)."""
 
     def __init__(
         self,
@@ -96,8 +85,7 @@ class OrderFormDialog(ModalScreen[WorklistOrder | None]):
         save: Callable[[OrderFields], WorklistOrder],
         fields: OrderFields | None = None,
     ) -> None:
-        super().__init__()
-        self.title_text = title
+        super().__init__(title)
         self.save = save
         self.initial = fields or OrderFields()
 
@@ -106,16 +94,10 @@ class OrderFormDialog(ModalScreen[WorklistOrder | None]):
             yield Label(self.title_text, id="form-title")
             with VerticalScroll(id="form-fields"):
                 for field, label, placeholder in ORDER_FIELDS:
-                    with Horizontal(classes="form-row"):
-                        yield Label(label, classes="form-label")
-                        yield Input(
-                            getattr(self.initial, field),
-                            placeholder=placeholder,
-                            id=f"field-{field}",
-                            compact=True,
-                        )
-                    yield Static("", id=f"error-{field}", classes="form-error", markup=False)
-            yield Static("", id="error-form", classes="form-error", markup=False)
+                    yield from self.field_row(
+                        field, label, placeholder, getattr(self.initial, field)
+                    )
+            yield error_box("form")
             with Horizontal(id="form-buttons"):
                 yield Button("Cancel", id="cancel", compact=True)
                 yield Button("Save", variant="primary", id="save", compact=True)
@@ -129,21 +111,6 @@ class OrderFormDialog(ModalScreen[WorklistOrder | None]):
             **{f: self.query_one(f"#field-{f}", Input).value for f, _l, _p in ORDER_FIELDS}
         )
 
-    def show_errors(self, errors: dict[str, str]) -> None:
-        """Show each message under its field ("": under the form); clear the others."""
-        for box in self.query(".form-error").results(Static):
-            field = (box.id or "").removeprefix("error-")
-            message = errors.get("" if field == "form" else field, "")
-            box.update(message)
-            box.set_class(bool(message), "-shown")
-        for field, _label, _placeholder in ORDER_FIELDS:
-            self.query_one(f"#field-{field}", Input).set_class(field in errors, "-invalid")
-        if errors:
-            first = next((f for f, _l, _p in ORDER_FIELDS if f in errors), None)
-            if first is not None:
-                self.query_one(f"#field-{first}", Input).focus()
-            self.post_message(self.Invalid(dict(errors)))
-
     def action_save(self) -> None:
         """Check every field; save when all are valid."""
         fields = self.values()
@@ -151,39 +118,10 @@ class OrderFormDialog(ModalScreen[WorklistOrder | None]):
         self.show_errors(errors)
         if errors:
             return
-        self.query_one("#save", Button).disabled = True
-        self.run_worker(lambda: self.save(fields), thread=True, group="save", exit_on_error=False)
+        self.start_save(lambda: self.save(fields))
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != "save":
-            return
-        if event.state == WorkerState.SUCCESS:
-            self.dismiss(event.worker.result)
-        elif event.state == WorkerState.ERROR:
-            self.query_one("#save", Button).disabled = False
-            error = event.worker.error
-            if isinstance(error, InvalidOrderError) and error.field_errors:
-                self.show_errors(dict(error.field_errors))
-            elif isinstance(error, PacsError):
-                self.show_errors({"": f"{error.title}: {error.message}"})
-            else:
-                show_error = getattr(self.app, "show_error", None)
-                self.dismiss(None)
-                if show_error is not None and error is not None:
-                    show_error(error)
-
-    @on(Input.Submitted)
-    def _submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.action_save()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "save":
-            self.action_save()
-        else:
-            self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        """Close without saving."""
-        self.dismiss(None)
+    def refused(self, error: PacsError) -> dict[str, str] | None:
+        """The service's field errors under their fields."""
+        if isinstance(error, InvalidOrderError) and error.field_errors:
+            return dict(error.field_errors)
+        return None
