@@ -656,3 +656,45 @@ class CommitmentItem:
     #: 0 when committed; else the Failure Reason (0008,1197): 0x0112 no such object,
     #: 0x0119 class/instance conflict, 0x0110 processing failure.
     failure_reason: int = 0
+
+
+class CommitmentState(enum.StrEnum):
+    """Life cycle of a storage commitment request's report (``commitment_request.state``)."""
+
+    PENDING = "pending"
+    """Accepted; its N-EVENT-REPORT is not delivered yet (being sent, or waiting to retry)."""
+    DELIVERED = "delivered"
+    """The requester took the N-EVENT-REPORT."""
+    FAILED = "failed"
+    """Given up after the last attempt; ``last_error`` says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommitmentReport:
+    """A storage commitment request and where its report stands (``tui-pacs commitment``)."""
+
+    id: int
+    transaction_uid: str
+    calling_ae_title: str
+    items: tuple[CommitmentItem, ...]
+    #: False until the instances were checked (then ``items`` carry their failure reasons).
+    checked: bool
+    report_via: str
+    state: CommitmentState
+    attempts: int
+    last_error: str
+    owner: str
+    next_attempt_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+    @property
+    def committed(self) -> int:
+        """Instances we commit to (0 until checked)."""
+        return sum(1 for i in self.items if not i.failure_reason) if self.checked else 0
+
+    @property
+    def failed(self) -> int:
+        """Instances listed as failed (0 until checked)."""
+        return sum(1 for i in self.items if i.failure_reason) if self.checked else 0

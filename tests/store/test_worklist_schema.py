@@ -11,7 +11,7 @@ from tui_pacs.store.models import RemoteNodeRow, SchemaVersion
 def test_version_1_nodes_keep_every_service(config: Config) -> None:
     """Old all-services rows gain mwl, mpps and commit; others are left alone; only once."""
     db = open_database(config.effective_database_url)
-    assert SchemaVersion.select().get().version == SCHEMA_VERSION == 2
+    assert SchemaVersion.select().get().version == SCHEMA_VERSION >= 2
     RemoteNodeRow.create(
         name="all", ae_title="ALL", host="h", port=1, allowed_services="echo,find,get,move,store"
     )
@@ -23,7 +23,7 @@ def test_version_1_nodes_keep_every_service(config: Config) -> None:
     open_database(config.effective_database_url)
     services = {r.name: r.allowed_services for r in RemoteNodeRow.select()}
     assert services == {"all": "echo,find,get,move,store,mwl,mpps,commit", "some": "echo,store"}
-    assert SchemaVersion.select().get().version == 2
+    assert SchemaVersion.select().get().version == SCHEMA_VERSION
     RemoteNodeRow.update(allowed_services="echo,find,move,get,store").where(
         RemoteNodeRow.name == "all"
     ).execute()

@@ -1,23 +1,39 @@
 """Storage commitment (PS3.4 J.3): take a request, check the archive, report to the requester.
 
-The N-ACTION handler hands each request to :meth:`CommitmentService.request`, which answers at
-once; a worker thread then checks every instance (index row, file, size, SHA-256) and sends the
-N-EVENT-REPORT on the requester's association if it is still open, else on a new association to
-the node the registry knows by the requester's AE title. Each finished transaction is logged and
-appended to the change feed (kind ``commitment``, uid the Transaction UID).
+The N-ACTION handler hands each request to :meth:`CommitmentService.request`, which records it
+in the ``commitment_request`` table (committed before the N-ACTION success response goes back,
+so neither a stop nor kill -9 loses it) and starts the first attempt in a worker thread: check
+every instance (index row, file, size, SHA-256; the verdicts are kept, so every attempt reports
+the same), then send the N-EVENT-REPORT on the requester's association if it is still open,
+else on a new association to the node the registry knows by the requester's AE title.
+
+A report that cannot be delivered is tried again by the node's reporter thread on a new
+association (PS3.4 J.3.3 allows it once the original association is gone), after a delay that
+doubles each time, until it is delivered or the last attempt failed (the request is then
+*failed*, with the reason, for ``tui-pacs commitment``). When a node starts, it takes over the
+requests a dead node process left unreported and tries every pending one at once. A request
+marked delivered is never reported again; the only window for a second report is a crash
+between the requester's answer and the commit that records it.
+
+Each change of a request is appended to the change feed (kind ``commitment``, uid the
+Transaction UID).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Collection
+from datetime import datetime, timedelta
 
 import peewee as pw
 from pynetdicom.presentation import PresentationContext
 
 from tui_pacs.config import Config
-from tui_pacs.model import CommitmentItem, RemoteNode
+from tui_pacs.model import CommitmentItem, CommitmentReport, CommitmentState, RemoteNode
 from tui_pacs.net.commitment_scp import (
     RELEASE_GRACE,
     CommitmentRequest,
@@ -27,19 +43,56 @@ from tui_pacs.net.commitment_scp import (
     event_report,
 )
 from tui_pacs.net.scp import AuthorizeCallable, allow_all
+from tui_pacs.services.jobs import new_node_id
+from tui_pacs.store import commitment_queue as queue
+from tui_pacs.store import heartbeat as store_heartbeat
 from tui_pacs.store.commitment import check_instances
-from tui_pacs.store.db import thread_connection
-from tui_pacs.store.models import Change
+from tui_pacs.store.db import thread_connection, use_database
+from tui_pacs.store.models import utcnow
 
 log = logging.getLogger(__name__)
 
-CHANGE_KIND = "commitment"
+CHANGE_KIND = queue.CHANGE_KIND
 #: Transactions checked at the same time at most (each reads and hashes its files).
 MAX_PARALLEL = 2
+#: Seconds before the second attempt; each further one waits twice as long as the last.
+RETRY_INTERVAL = 30.0
+#: Longest wait between two attempts.
+MAX_RETRY_DELAY = 3600.0
+#: Attempts before a report is given up on (30 s doubling to 1 h: about 4 hours in all).
+MAX_ATTEMPTS = 12
+#: The reporter looks at the table at least this often (requests other processes hand back).
+POLL_INTERVAL = 5.0
+#: A request held by a process on another host without a heartbeat (an extra listener
+#: process) is taken over after this long without a change.
+STALE_CLAIM = timedelta(minutes=10)
+
+#: Owners of the services of this process that have not stopped.
+_LIVE_OWNERS: set[str] = set()
+
+
+def owner_dead(owner: str, since: datetime) -> bool:
+    """Whether the node process ``owner`` ("host-pid-token") can no longer work on a request.
+
+    Alive: a service of this process, a node with a live heartbeat, a process of this host that
+    still exists; on another host without a heartbeat, until ``STALE_CLAIM`` after ``since``.
+    """
+    if owner in _LIVE_OWNERS:
+        return False
+    host, _, rest = owner.rpartition("-")
+    host, _, pid_text = host.rpartition("-")
+    here = host == socket.gethostname()
+    if here and pid_text == str(os.getpid()):
+        return True  # a stopped service of this very process
+    if not store_heartbeat.is_dead(owner):
+        return False
+    if here and pid_text.isdigit():
+        return not store_heartbeat.pid_alive(int(pid_text))
+    return since < utcnow() - STALE_CLAIM
 
 
 class CommitmentService:
-    """The node's storage commitment SCP.
+    """The node's storage commitment SCP and its reporter.
 
     Args:
         config: Our AE title and the storage folder.
@@ -48,6 +101,10 @@ class CommitmentService:
             goes), or None.
         release_grace: Seconds a requester has to release its association after the N-ACTION
             response if it wants the report on a new association.
+        owner: This node process's id (its heartbeat id); a new one when omitted.
+        retry_interval: Seconds before the second attempt (then doubling).
+        max_attempts: Attempts before a report is recorded as failed.
+        poll_interval: Longest wait of the reporter between two looks at the table.
     """
 
     def __init__(
@@ -56,77 +113,59 @@ class CommitmentService:
         db: pw.Database,
         find_node: Callable[[str], RemoteNode | None],
         release_grace: float = RELEASE_GRACE,
+        *,
+        owner: str | None = None,
+        retry_interval: float = RETRY_INTERVAL,
+        max_attempts: int = MAX_ATTEMPTS,
+        poll_interval: float = POLL_INTERVAL,
     ) -> None:
         self.config = config
         self.db = db
         self.find_node = find_node
         self.release_grace = release_grace
+        self.owner = owner or new_node_id()
+        self.retry_interval = retry_interval
+        self.max_attempts = max(1, max_attempts)
+        self.poll_interval = poll_interval
         self._slots = threading.BoundedSemaphore(MAX_PARALLEL)
         self._threads: set[threading.Thread] = set()
         self._lock = threading.Lock()
-        #: How each transaction was reported, by Transaction UID (most recent last).
+        #: Requests this process is working on now (by row id).
+        self._busy: set[int] = set()
+        self._stop = threading.Event()
+        self._wake = threading.Condition()
+        self._changed = threading.Condition()
+        self._reporter: threading.Thread | None = None
+        #: How each transaction's last attempt went, by Transaction UID (most recent last).
         self.outcomes: dict[str, str] = {}
+        _LIVE_OWNERS.add(self.owner)
+
+    # -- the SCP side -----------------------------------------------------------------------
 
     def check(self, items: tuple[tuple[str, str], ...]) -> list[CommitmentItem]:
         """Which of these ``(class, instance)`` UIDs are durably archived."""
         return check_instances(self.db, self.config.storage_path, items)
 
     def request(self, request: CommitmentRequest) -> None:
-        """Take a request over: it is checked and reported from a worker thread."""
+        """Record a request (durably, before the N-ACTION response) and start its first attempt.
+
+        Raises:
+            Exception: It could not be recorded (the N-ACTION then fails with 0x0110).
+        """
+        with thread_connection(self.db):
+            row_id = queue.add(
+                request.transaction_uid, request.calling_ae_title, request.items, self.owner
+            )
         thread = threading.Thread(
-            target=self._run,
-            args=(request,),
+            target=self._first_attempt,
+            args=(row_id, request),
             name=f"commitment-{request.transaction_uid[-8:]}",
             daemon=True,
         )
         with self._lock:
+            self._busy.add(row_id)
             self._threads.add(thread)
         thread.start()
-
-    def _run(self, request: CommitmentRequest) -> None:
-        try:
-            with self._slots:
-                items = self.check(request.items)
-            event_type, info = event_report(
-                request.transaction_uid, items, retrieve_ae_title=self.config.ae_title
-            )
-            how = deliver(
-                request.association,
-                self.config.ae_title,
-                self.find_node,
-                request.calling_ae_title,
-                event_type,
-                info,
-                grace=self.release_grace,
-            )
-            failed = sum(1 for i in items if i.failure_reason)
-            level = logging.WARNING if how.startswith("undelivered") or failed else logging.INFO
-            log.log(
-                level,
-                "storage commitment %s for %s: %d committed, %d failed; report %s",
-                request.transaction_uid,
-                request.calling_ae_title,
-                len(items) - failed,
-                failed,
-                how,
-            )
-            self.outcomes[request.transaction_uid] = how
-            with thread_connection(self.db):
-                Change.create(kind=CHANGE_KIND, uid=request.transaction_uid[:64])
-        except Exception:
-            log.exception("storage commitment %s failed", request.transaction_uid)
-        finally:
-            with self._lock:
-                self._threads.discard(threading.current_thread())
-
-    def wait_idle(self, timeout: float = 30.0) -> bool:
-        """Wait until every transaction taken over has been reported (tests, shutdown)."""
-        with self._lock:
-            threads = list(self._threads)
-        for thread in threads:
-            thread.join(timeout)
-        with self._lock:
-            return not any(t.is_alive() for t in self._threads)
 
     def handlers(self, authorize: AuthorizeCallable = allow_all) -> list[tuple]:
         """Event bindings of the SCP for the listener."""
@@ -135,3 +174,232 @@ class CommitmentService:
     def contexts(self) -> list[PresentationContext]:
         """Presentation contexts of the SCP for the listener."""
         return commitment_contexts()
+
+    # -- attempts ---------------------------------------------------------------------------
+
+    def retry_delay(self, attempts: int) -> float:
+        """Seconds to wait after ``attempts`` undelivered attempts."""
+        return min(self.retry_interval * 2 ** max(0, attempts - 1), MAX_RETRY_DELAY)
+
+    def _first_attempt(self, row_id: int, request: CommitmentRequest) -> None:
+        try:
+            with thread_connection(self.db):
+                report = queue.get(row_id)
+            self._attempt(report, request.association)
+        except Exception:
+            log.exception("storage commitment %s failed", request.transaction_uid)
+        finally:
+            with self._lock:
+                self._busy.discard(row_id)
+                self._threads.discard(threading.current_thread())
+
+    def _items(self, report: CommitmentReport) -> list[CommitmentItem]:
+        """The verdict of each instance: kept from an earlier attempt, else checked now."""
+        if report.checked:
+            return list(report.items)
+        pairs = tuple((i.sop_class_uid, i.sop_instance_uid) for i in report.items)
+        with self._slots:
+            items = self.check(pairs)
+        with thread_connection(self.db):
+            queue.save_results(report.id, self.owner, [i.failure_reason for i in items])
+        return items
+
+    def _attempt(self, report: CommitmentReport, association: object | None) -> None:
+        """One attempt at reporting a request this process owns; records how it went."""
+        tx = report.transaction_uid
+        items: list[CommitmentItem] = []
+        try:
+            items = self._items(report)
+            event_type, info = event_report(tx, items, retrieve_ae_title=self.config.ae_title)
+            how = deliver(
+                association,
+                self.config.ae_title,
+                self.find_node,
+                report.calling_ae_title,
+                event_type,
+                info,
+                grace=self.release_grace,
+            )
+        except Exception as exc:
+            log.exception("storage commitment %s: attempt failed", tx)
+            how = f"undelivered: {type(exc).__name__}: {exc}"
+        attempts = report.attempts + 1
+        with thread_connection(self.db):
+            if not how.startswith("undelivered"):
+                queue.delivered(report.id, tx, self.owner, how)
+                state: CommitmentState | None = CommitmentState.DELIVERED
+            else:
+                retry_at = None
+                if attempts < self.max_attempts:
+                    retry_at = utcnow() + timedelta(seconds=self.retry_delay(attempts))
+                state = queue.attempt_failed(report.id, tx, self.owner, how, retry_at)
+        self.outcomes[tx] = how
+        failed = sum(1 for i in items if i.failure_reason)
+        if state == CommitmentState.DELIVERED:
+            log.log(
+                logging.WARNING if failed else logging.INFO,
+                "storage commitment %s for %s: %d committed, %d failed; report %s",
+                tx,
+                report.calling_ae_title,
+                len(items) - failed,
+                failed,
+                how,
+            )
+        elif state == CommitmentState.FAILED:
+            log.error(
+                "storage commitment %s for %s: gave up after %d attempt(s): %s",
+                tx,
+                report.calling_ae_title,
+                attempts,
+                how,
+            )
+        else:
+            log.warning(
+                "storage commitment %s for %s: attempt %d of %d: %s; trying again later",
+                tx,
+                report.calling_ae_title,
+                attempts,
+                self.max_attempts,
+                how,
+            )
+        with self._changed:
+            self._changed.notify_all()
+        self.wake()
+
+    # -- the reporter -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Take over what dead node processes left unreported, then report every pending
+        request (at once, then on its schedule) until :meth:`stop`."""
+        with thread_connection(self.db):
+            recovered = queue.recover(owner_dead)
+            queue.due_now()
+        if recovered:
+            log.warning(
+                "storage commitment: %d request(s) left unreported by a stopped node; "
+                "reporting them on new associations",
+                len(recovered),
+            )
+        self._reporter = threading.Thread(
+            target=self._run_reporter, name="commitment-reporter", daemon=True
+        )
+        self._reporter.start()
+
+    def wake(self) -> None:
+        """Look at the table now."""
+        with self._wake:
+            self._wake.notify_all()
+
+    def _run_reporter(self) -> None:
+        last_recover = time.monotonic()
+        while not self._stop.is_set():
+            due: datetime | None = None
+            report: CommitmentReport | None = None
+            try:
+                with thread_connection(self.db):
+                    if time.monotonic() - last_recover >= self.poll_interval:
+                        last_recover = time.monotonic()
+                        queue.recover(owner_dead)
+                    report = queue.claim_due(self.owner)
+                    if report is None:
+                        due = queue.next_due()
+            except Exception:
+                log.exception("storage commitment reporter: database error")
+            if report is not None:
+                with self._lock:
+                    self._busy.add(report.id)
+                try:
+                    self._attempt(report, None)
+                finally:
+                    with self._lock:
+                        self._busy.discard(report.id)
+                continue
+            wait = self.poll_interval
+            if due is not None:
+                wait = min(wait, max(0.01, (due - utcnow()).total_seconds()))
+            with self._wake:
+                if not self._stop.is_set():
+                    self._wake.wait(wait)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the reporter, let attempts in flight finish (up to ``timeout``), and hand back
+        the requests this process holds but no longer works on."""
+        self._stop.set()
+        self.wake()
+        deadline = time.monotonic() + timeout
+        if self._reporter is not None:
+            self._reporter.join(max(0.1, deadline - time.monotonic()))
+        self.wait_idle(max(0.1, deadline - time.monotonic()))
+        with self._lock:
+            busy = set(self._busy)
+        try:
+            with thread_connection(self.db):
+                queue.release(self.owner, keep=busy)
+        except Exception:
+            log.exception("storage commitment: cannot hand back pending requests")
+        if not busy:
+            _LIVE_OWNERS.discard(self.owner)
+
+    # -- waiting (tests, shutdown) ----------------------------------------------------------
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Wait until every first attempt started here has ended."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            return not any(t.is_alive() for t in self._threads)
+
+    def wait_for(
+        self,
+        transaction_uid: str,
+        states: Collection[CommitmentState],
+        timeout: float = 30.0,
+    ) -> CommitmentReport | None:
+        """The latest request with this Transaction UID once it is in one of ``states``;
+        None after ``timeout`` seconds (also sees changes made by other processes)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                with thread_connection(self.db):
+                    found = queue.find(transaction_uid)
+                if found and found[-1].state in states:
+                    return found[-1]
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._changed.wait(min(remaining, 0.2))
+
+
+# -- the CLI's calls ----------------------------------------------------------------------------
+
+
+def list_reports(
+    config: Config, states: Collection[CommitmentState] | None = None, limit: int = 20
+) -> list[CommitmentReport]:
+    """Most recent storage commitment requests first (optionally only in ``states``)."""
+    with thread_connection(use_database(config.effective_database_url)):
+        return queue.list_reports(states, limit)
+
+
+def get_report(config: Config, key: str) -> CommitmentReport:
+    """One request by id, or the latest with this Transaction UID.
+
+    Raises:
+        CommitmentError: There is none.
+    """
+    with thread_connection(use_database(config.effective_database_url)):
+        if key.isdigit():
+            return queue.get(int(key))
+        found = queue.find(key)
+    if not found:
+        raise queue.CommitmentError(f"no storage commitment request {key}")
+    return found[-1]
+
+
+def retry_report(config: Config, request_id: int) -> CommitmentReport:
+    """Try a failed request's report again (the running node sends it within seconds)."""
+    with thread_connection(use_database(config.effective_database_url)):
+        return queue.retry(request_id)

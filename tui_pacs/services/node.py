@@ -19,8 +19,8 @@ from pydicom.dataset import Dataset
 from tui_pacs.config import Config
 from tui_pacs.net.retrieve_scp import retrieve_contexts, retrieve_handlers
 from tui_pacs.net.scp import Listener, ListenerOptions, quiet_pynetdicom_events
-from tui_pacs.services.heartbeat import Heartbeat, NodeActivity
 from tui_pacs.services.commitment import CommitmentService
+from tui_pacs.services.heartbeat import Heartbeat, NodeActivity
 from tui_pacs.services.ingest import Ingestor
 from tui_pacs.services.jobs import JobRunner, new_node_id
 from tui_pacs.services.nodes import NodeRegistry
@@ -102,7 +102,9 @@ class Node:
         self.query = QueryService(config, self.ingestor.db)
         # The tech desk: worklist (C-FIND through the query handler), MPPS, storage commitment.
         self.worklist = WorklistService(config, self.ingestor.db)
-        self.commitment = CommitmentService(config, self.ingestor.db, self.registry.destination)
+        self.commitment = CommitmentService(
+            config, self.ingestor.db, self.registry.destination, owner=self.node_id
+        )
         db, storage = self.ingestor.db, config.storage_path
 
         def locate(identifier: Dataset, model: InformationModel) -> list[ArchivedInstance]:
@@ -168,6 +170,8 @@ class Node:
         self.jobs.recover()
         self.listener.start()
         self.jobs.start()
+        # Storage commitment reports a stopped (or killed) node left undelivered.
+        self.commitment.start()
 
     def stop(self) -> None:
         """Interrupt running jobs, finish the stores in flight, stop listening, flush the index."""
@@ -176,6 +180,7 @@ class Node:
             self.jobs.stop()
             self.heartbeat.stop()
         self.listener.stop()
+        self.commitment.stop()
         self.ingestor.close()
         log.info("node stopped")
 

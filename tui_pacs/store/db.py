@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import peewee as pw
 from playhouse.db_url import connect
 
 from tui_pacs.errors import StoreError
-from tui_pacs.store.models import ALL_MODELS, RemoteNodeRow, SchemaVersion, database_proxy
+from tui_pacs.store.models import (
+    ALL_MODELS,
+    CommitmentRequestRow,
+    Patient,
+    PerformedInstance,
+    PerformedProcedureStep,
+    PerformedProcedureStepOrder,
+    RemoteNodeRow,
+    SchemaVersion,
+    WorklistItem,
+    database_proxy,
+)
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
 #: Age after which a pooled PostgreSQL connection is closed instead of reused.
 STALE_SECONDS = 300
 #: URL of the database the models are bound to (set by open_database).
@@ -69,7 +81,9 @@ def open_database(url: str, create: bool = True) -> pw.Database:
             raise StoreError(f"unsupported database URL {url!r} (use sqlite:/// or postgresql://)")
         db.connect(reuse_if_open=True)
     except pw.OperationalError as exc:
-        raise StoreError(f"cannot open database {redact(url)}: {exc}", "Database unavailable") from exc
+        raise StoreError(
+            f"cannot open database {redact(url)}: {exc}", "Database unavailable"
+        ) from exc
     database_proxy.initialize(db)
     global _bound_url
     _bound_url = url
@@ -116,9 +130,96 @@ _PATTERN_INDEXES = (
 )
 
 
+def _schema_transaction(db: pw.Database) -> Any:
+    """A transaction that changes the schema, one process at a time.
+
+    SQLite: BEGIN IMMEDIATE takes the write lock at once (a second process waits under the
+    busy timeout). PostgreSQL: a transaction-scoped advisory lock, since two concurrent
+    ``CREATE TABLE IF NOT EXISTS`` of one table can still collide in the catalog.
+    """
+    if is_sqlite(db):
+        return db.atomic("IMMEDIATE")
+    return _PgSchemaLock(db)
+
+
+class _PgSchemaLock:
+    """``db.atomic()`` plus ``pg_advisory_xact_lock`` (released with the transaction)."""
+
+    def __init__(self, db: pw.Database) -> None:
+        self._atomic = db.atomic()
+        self._db = db
+
+    def __enter__(self) -> Any:
+        txn = self._atomic.__enter__()
+        self._db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_KEY,))
+        return txn
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self._atomic.__exit__(*exc)
+
+
+#: Key of the PostgreSQL advisory lock that serialises schema changes ("tuipacs" in ASCII).
+_SCHEMA_LOCK_KEY = 0x7475697061637300
+
+
+def _stored_version(db: pw.Database) -> int | None:
+    """The index's schema version; None for an empty database (nothing created yet).
+
+    An index with tables but no version row predates nothing we shipped; it counts as 1.
+    """
+    tables = set(db.get_tables())
+    if SchemaVersion._meta.table_name in tables:
+        version = SchemaVersion.select(pw.fn.MAX(SchemaVersion.version)).scalar()
+        if version is not None:
+            return int(version)
+    return 1 if Patient._meta.table_name in tables else None
+
+
+def _set_version(version: int) -> None:
+    if not SchemaVersion.update(version=version).execute():
+        SchemaVersion.create(version=version)
+
+
 def create_schema(db: pw.Database) -> None:
-    """Create tables and indexes that do not exist yet (idempotent, safe with several processes)."""
-    with db.atomic():
+    """Create a new index, or bring an older one up to :data:`SCHEMA_VERSION`.
+
+    Each step of :data:`MIGRATIONS` the index lacks runs in its own transaction, which also
+    records the new version, so an interrupted upgrade resumes at the step that did not
+    finish. Steps are idempotent (they check what exists), and several processes opening the
+    same index at once take turns. Tables and indexes that are simply missing are created
+    last (idempotent, like every other step).
+
+    Raises:
+        StoreError: The index was written by a newer tui-pacs (a higher schema version).
+    """
+    with _schema_transaction(db):
+        version = _stored_version(db)
+        if version is None:
+            db.create_tables(ALL_MODELS, safe=True)
+            _set_version(SCHEMA_VERSION)
+            version = SCHEMA_VERSION
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"the index {redact(_bound_url or '')} has schema version {version}, but this "
+            f"tui-pacs knows versions up to {SCHEMA_VERSION}: it was written by a newer "
+            "tui-pacs. Upgrade tui-pacs (the index is left untouched).",
+            "Index too new",
+        )
+    for migration in MIGRATIONS:
+        if migration.version <= version:
+            continue
+        with _schema_transaction(db):
+            # Another process may have run this step while we waited for the lock.
+            if (_stored_version(db) or 0) >= migration.version:
+                continue
+            log.info(
+                "index schema: upgrading to version %d (%s)",
+                migration.version,
+                migration.description,
+            )
+            migration.apply(db)
+            _set_version(migration.version)
+    with _schema_transaction(db):
         db.create_tables(ALL_MODELS, safe=True)
         if not is_sqlite(db):
             # Prefix matching (LIKE 'abc%', the C-FIND wildcard DOE*) uses these whatever the
@@ -127,31 +228,54 @@ def create_schema(db: pw.Database) -> None:
                 db.execute_sql(
                     f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({column} text_pattern_ops)"
                 )
-        if SchemaVersion.select().count() == 0:
-            SchemaVersion.create(version=SCHEMA_VERSION)
-        else:
-            _migrate()
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One step of the schema: what version it makes and how (idempotent, in a transaction)."""
+
+    version: int
+    description: str
+    apply: Callable[[pw.Database], None]
+
+
+def create_missing(db: pw.Database, models: Sequence[type[pw.Model]]) -> None:
+    """Create these tables and their indexes where they do not exist (for migration steps)."""
+    db.create_tables(list(models), safe=True)
 
 
 #: Services of schema version 1; a node allowed all of them is allowed the newer ones too.
 _V1_SERVICES = frozenset({"echo", "find", "move", "get", "store"})
 
 
-def _migrate() -> None:
-    """Bring an older index up to :data:`SCHEMA_VERSION` (inside create_schema's transaction)."""
-    version = SchemaVersion.select(pw.fn.MAX(SchemaVersion.version)).scalar() or 1
-    if version < 2:
-        # Version 2 added the tech desk services (mwl, mpps, commit): a registry node that could
-        # use every service keeps being able to.
-        for row in RemoteNodeRow.select(RemoteNodeRow.name, RemoteNodeRow.allowed_services):
-            services = [s for s in row.allowed_services.split(",") if s]
-            if set(services) >= _V1_SERVICES:
-                extra = [s for s in ("mwl", "mpps", "commit") if s not in services]
+def _v2_tech_desk(db: pw.Database) -> None:
+    """Orders, MPPS; registry nodes that could use every service keep being able to."""
+    create_missing(
+        db, [WorklistItem, PerformedProcedureStep, PerformedProcedureStepOrder, PerformedInstance]
+    )
+    if RemoteNodeRow._meta.table_name not in db.get_tables():
+        return
+    for row in RemoteNodeRow.select(RemoteNodeRow.name, RemoteNodeRow.allowed_services):
+        services = [s for s in row.allowed_services.split(",") if s]
+        if set(services) >= _V1_SERVICES:
+            extra = [s for s in ("mwl", "mpps", "commit") if s not in services]
+            if extra:
                 RemoteNodeRow.update(allowed_services=",".join([*services, *extra])).where(
                     RemoteNodeRow.name == row.name
                 ).execute()
-    if version < SCHEMA_VERSION:
-        SchemaVersion.update(version=SCHEMA_VERSION).execute()
+
+
+def _v3_commitment_requests(db: pw.Database) -> None:
+    """Storage commitment requests are kept until reported (they survive a restart)."""
+    create_missing(db, [CommitmentRequestRow])
+
+
+#: The schema's history, oldest first; version 1 is the archive node core.
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(2, "tech desk: orders, MPPS, mwl/mpps/commit permissions", _v2_tech_desk),
+    Migration(3, "storage commitment requests kept until reported", _v3_commitment_requests),
+)
+SCHEMA_VERSION = MIGRATIONS[-1].version
 
 
 def redact(url: str) -> str:

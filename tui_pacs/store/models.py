@@ -302,6 +302,35 @@ class PerformedInstance(BaseModel):
         table_name = "performed_instance"
 
 
+class CommitmentRequestRow(BaseModel):
+    """A storage commitment request (PS3.4 J.3), kept from before the N-ACTION response until
+    its N-EVENT-REPORT is delivered or given up on, so a node restart loses none."""
+
+    transaction_uid = pw.CharField(max_length=64, index=True)
+    calling_ae_title = pw.CharField(max_length=16, index=True)
+    #: JSON ``[[Referenced SOP Class UID, Referenced SOP Instance UID], ...]`` as requested.
+    items = pw.TextField()
+    #: JSON list of the Failure Reason of each item (0: committed), empty until checked.
+    results = pw.TextField(default="")
+    #: How the report goes: "same-association" (while the requester may wait on its own
+    #: association) or "new-association" (to its address in the node registry).
+    report_via = pw.CharField(max_length=32, default="same-association")
+    #: pending, delivered or failed (CommitmentState values).
+    state = pw.CharField(max_length=16, index=True, default="pending")
+    attempts = pw.IntegerField(default=0)
+    last_error = pw.TextField(default="")
+    #: Node process working on it now ("host-pid-token"), empty when nobody is.
+    owner = pw.CharField(max_length=128, default="")
+    next_attempt_at = pw.DateTimeField(default=utcnow, index=True)
+    created_at = pw.DateTimeField(default=utcnow, index=True)
+    updated_at = pw.DateTimeField(default=utcnow)
+    #: When the requester took the report (delivered) or we gave up (failed).
+    finished_at = pw.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "commitment_request"
+
+
 class SchemaVersion(BaseModel):
     version = pw.IntegerField()
 
@@ -320,5 +349,6 @@ ALL_MODELS: list[type[BaseModel]] = [
     PerformedProcedureStep,
     PerformedProcedureStepOrder,
     PerformedInstance,
+    CommitmentRequestRow,
     SchemaVersion,
 ]
