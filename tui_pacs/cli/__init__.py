@@ -89,6 +89,7 @@ def main(ctx: click.Context, config_path: str | None, demo: bool, graphics: str 
 
 # Register the commands (imported for their side effect on ``main``).
 from tui_pacs.cli import archive as _archive  # noqa: E402,F401
+from tui_pacs.cli import commitment as _commitment  # noqa: E402,F401
 from tui_pacs.cli import remote as _remote  # noqa: E402,F401
 from tui_pacs.cli import jobs as _jobs  # noqa: E402,F401
 from tui_pacs.cli import qr as _qr  # noqa: E402,F401
