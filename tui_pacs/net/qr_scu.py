@@ -155,6 +155,8 @@ class _CancelWatch:
         self.model = model
         self.should_stop = should_stop
         self.cancelled = False
+        #: The peer sent its final response: the association is released, not aborted.
+        self.finished = False
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="qr-cancel-watch", daemon=True)
 
@@ -205,6 +207,24 @@ def _status_of(rsp: Dataset | None) -> int | None:
     return int(rsp.Status)
 
 
+@contextlib.contextmanager
+def _operation(
+    assoc: Association, model: str, node: RemoteNode, what: str, should_stop: Callable[[], bool]
+) -> Iterator[_CancelWatch]:
+    """Check the peer accepted ``model``, watch for a cancel, and close the association after.
+
+    The association is released if the caller set ``finished`` on the watch, else aborted (the
+    caller stopped half-way or the peer failed).
+    """
+    watch: _CancelWatch | None = None
+    try:
+        _model_context(assoc, model, node, what)
+        with _CancelWatch(assoc, 1, model, should_stop) as watch:
+            yield watch
+    finally:
+        _close(assoc, watch is not None and watch.finished)
+
+
 def find(
     own_ae_title: str,
     node: RemoteNode,
@@ -239,42 +259,37 @@ def find(
         response_timeout=response_timeout,
         what="Query",
     )
-    finished = False
-    try:
-        _model_context(assoc, model, node, f"{root} root C-FIND")
-        with _CancelWatch(assoc, 1, model, should_stop) as watch:
-            for rsp, result in assoc.send_c_find(identifier, model, msg_id=1):
-                status = _status_of(rsp)
-                if status is None:
-                    if watch.cancelled:
-                        finished = True
-                        return
-                    raise NetworkError(
-                        f"{node.ae_title} stopped answering the C-FIND (association aborted "
-                        "or timed out)",
-                        "Query failed",
-                    )
-                if st.is_pending(status):
-                    if watch.check():
-                        continue  # drain until the peer confirms the cancel
-                    if result is not None:
-                        yield result
-                    continue
-                finished = True
-                if status == st.SUCCESS or status == st.CANCEL or watch.cancelled:
+    with _operation(assoc, model, node, f"{root} root C-FIND", should_stop) as watch:
+        for rsp, result in assoc.send_c_find(identifier, model, msg_id=1):
+            status = _status_of(rsp)
+            if status is None:
+                if watch.cancelled:
+                    watch.finished = True
                     return
-                if st.is_warning(status):
-                    log.warning("C-FIND on %s ended with %s", node.ae_title, st.describe(status))
-                    return
-                comment = str(rsp.get("ErrorComment", "") or "")
                 raise NetworkError(
-                    f"{node.ae_title} refused the query: {st.describe(status)}"
-                    + (f" ({comment})" if comment else ""),
+                    f"{node.ae_title} stopped answering the C-FIND (association aborted "
+                    "or timed out)",
                     "Query failed",
-                    status=status,
                 )
-    finally:
-        _close(assoc, finished)
+            if st.is_pending(status):
+                if watch.check():
+                    continue  # drain until the peer confirms the cancel
+                if result is not None:
+                    yield result
+                continue
+            watch.finished = True
+            if status == st.SUCCESS or status == st.CANCEL or watch.cancelled:
+                return
+            if st.is_warning(status):
+                log.warning("C-FIND on %s ended with %s", node.ae_title, st.describe(status))
+                return
+            comment = str(rsp.get("ErrorComment", "") or "")
+            raise NetworkError(
+                f"{node.ae_title} refused the query: {st.describe(status)}"
+                + (f" ({comment})" if comment else ""),
+                "Query failed",
+                status=status,
+            )
 
 
 def _close(assoc: Association, finished: bool) -> None:
@@ -316,6 +331,10 @@ def _retrieve_responses(
     node: RemoteNode,
     what: str,
 ) -> Iterator[RetrieveProgress]:
+    """The progress of a C-MOVE or C-GET (``what``), one item a response, the last one done.
+
+    Marks ``watch`` finished with the final response; asks it for a cancel between responses.
+    """
     last: RetrieveProgress | None = None
     for rsp, result in responses:
         status = _status_of(rsp)
@@ -323,6 +342,7 @@ def _retrieve_responses(
             if watch.cancelled:
                 # The peer ignored the cancel and we aborted: report it as cancelled.
                 base = last or RetrieveProgress(st.CANCEL, None, 0, 0, 0)
+                watch.finished = True
                 yield RetrieveProgress(
                     st.CANCEL, base.remaining, base.completed, base.failed, base.warning, done=True
                 )
@@ -333,6 +353,7 @@ def _retrieve_responses(
             )
         done = not st.is_pending(status)
         last = _progress(rsp, result, status, done)
+        watch.finished = done
         yield last
         if done:
             return
@@ -372,16 +393,9 @@ def move(
         response_timeout=response_timeout,
         what="Retrieve",
     )
-    finished = False
-    try:
-        _model_context(assoc, model, node, f"{root} root C-MOVE")
-        with _CancelWatch(assoc, 1, model, should_stop) as watch:
-            responses = assoc.send_c_move(identifier, destination, model, msg_id=1)
-            for progress in _retrieve_responses(responses, watch, node, "C-MOVE"):
-                finished = progress.done
-                yield progress
-    finally:
-        _close(assoc, finished)
+    with _operation(assoc, model, node, f"{root} root C-MOVE", should_stop) as watch:
+        responses = assoc.send_c_move(identifier, destination, model, msg_id=1)
+        yield from _retrieve_responses(responses, watch, node, "C-MOVE")
 
 
 def get_contexts(
@@ -465,13 +479,6 @@ def get(
         evt_handlers=[(evt.EVT_C_STORE, handle_store)],
         what="Retrieve",
     )
-    finished = False
-    try:
-        _model_context(assoc, model, node, f"{root} root C-GET")
-        with _CancelWatch(assoc, 1, model, should_stop) as watch:
-            responses = assoc.send_c_get(identifier, model, msg_id=1)
-            for progress in _retrieve_responses(responses, watch, node, "C-GET"):
-                finished = progress.done
-                yield progress
-    finally:
-        _close(assoc, finished)
+    with _operation(assoc, model, node, f"{root} root C-GET", should_stop) as watch:
+        responses = assoc.send_c_get(identifier, model, msg_id=1)
+        yield from _retrieve_responses(responses, watch, node, "C-GET")
