@@ -54,14 +54,14 @@ async def test_board_shows_orders_with_counts(console_factory, desk: Desk) -> No
         assert lee[0] == "NOIMG" and lee[6] == "completed"
         stray = [r for k, r in rows.items() if k.startswith("study:")]
         assert len(stray) == 1 and stray[0][0] == "NO ORDER" and stray[0][7] == "P7"
-        title = str(screen.query_one("#desk-title").render())
+        title = str(screen.query_one("#wl-title").render())
         assert "4 orders" in title and "3 flagged" in title
         # Filtered by modality: only the MR order (and no CT stray study).
-        screen.query_one("#desk-modality").value = "MR"
+        screen.query_one("#wl-modality").value = "MR"
         await console.settle()
         assert [k for k in cells(screen) if k.startswith("order:")] == [f"order:{o['smith'].id}"]
         # The flags filter keeps only what a tech must look at.
-        screen.query_one("#desk-modality").clear()
+        screen.query_one("#wl-modality").clear()
         await console.settle()
         await console.pilot.press("exclamation_mark")
         await console.settle()
@@ -87,7 +87,7 @@ async def test_live_update_keeps_cursor(console_factory, tmp_path: Path) -> None
         await console.settle()
         assert cells(screen)[key][5] == "2/4"
         assert table.current is not None and table.current.key == key
-        assert screen.query_one("#desk-detail").render() is not None
+        assert screen.query_one("#wl-detail").render() is not None
         desk.images(smith, per_series=1)
         console.app.poll_changes()
         await console.settle()
@@ -104,7 +104,7 @@ async def test_flag_opens_study(console_factory, desk: Desk) -> None:
         roe = desk.orders["roe"]
         table.move_cursor(row=table.get_row_index(f"order:{roe.id}"))
         await console.settle()
-        assert "images carry another Patient ID" in str(screen.query_one("#desk-detail").render())
+        assert "images carry another Patient ID" in str(screen.query_one("#wl-detail").render())
         await console.pilot.press("o")
         await console.settle()
         archive = console.app.screen
@@ -217,9 +217,10 @@ async def test_desk_keys_in_help_and_palette(console_factory, tmp_path: Path) ->
     async with console_factory(desk.config) as console:
         screen = await open_desk(console)
         rows = {(d, w) for _k, d, w in binding_rows(screen)}
-        for name in ("New order", "Edit order", "Cancel order", "Open study", "Open order",
-                     "Flagged only", "Date", "Arrived"):  # fmt: skip
+        for name in ("New order", "Edit order", "Cancel order", "Date", "Arrived"):
             assert (name, "Desk") in rows
+        for name in ("Open study", "Open order", "Flagged only"):
+            assert (name, "Worklist") in rows
         assert ("Desk", "Everywhere") in rows
         commands = {c.title for c in console.app.get_system_commands(screen)}
         assert {"New order", "Open study", "Flagged only"} <= commands

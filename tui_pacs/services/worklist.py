@@ -19,10 +19,10 @@ from dataclasses import fields as dc_fields
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import peewee as pw
 from pydicom.uid import generate_uid
-from pynetdicom.presentation import PresentationContext
 
 from tui_pacs.config import Config, validate_ae_title
 from tui_pacs.errors import (
@@ -43,10 +43,6 @@ from tui_pacs.model import (
     WorklistFilter,
     WorklistOrder,
 )
-from tui_pacs.net.find_scp import FindRequest
-from tui_pacs.net.mpps_scp import ProcedureStepRequest, mpps_contexts, mpps_handlers
-from tui_pacs.net.mwl_scp import mwl_contexts
-from tui_pacs.net.scp import AuthorizeCallable, allow_all
 from tui_pacs.store import mpps as mpps_store
 from tui_pacs.store import worklist as order_store
 from tui_pacs.store.archive import validate_uid
@@ -54,6 +50,15 @@ from tui_pacs.store.db import use_database
 from tui_pacs.store.models import utcnow
 from tui_pacs.store.mwl import MwlMatches, MwlOptions, find_worklist
 from tui_pacs.store.worklist_board import order_progress, settle_orders, unmatched_studies
+
+if TYPE_CHECKING:
+    # The network stack loads only when the node uses the DICOM services: the console's
+    # worklist pane reads the board through this module without it.
+    from pynetdicom.presentation import PresentationContext
+
+    from tui_pacs.net.find_scp import FindRequest
+    from tui_pacs.net.mpps_scp import ProcedureStepRequest
+    from tui_pacs.net.scp import AuthorizeCallable
 
 log = logging.getLogger(__name__)
 
@@ -435,12 +440,22 @@ class WorklistService:
         """The MPPS SCP's N-SET: update the step; its orders follow its status."""
         mpps_store.update_step(self.db, request.sop_instance_uid, request.attributes)
 
-    def handlers(self, authorize: AuthorizeCallable = allow_all) -> list[tuple]:
-        """Event bindings of the MPPS SCP (the worklist C-FIND goes through the C-FIND SCP)."""
-        return mpps_handlers(self.create_step, self.update_step, authorize)
+    def handlers(self, authorize: AuthorizeCallable | None = None) -> list[tuple]:
+        """Event bindings of the MPPS SCP (the worklist C-FIND goes through the C-FIND SCP).
+
+        Args:
+            authorize: Decides who may use it (default: everyone).
+        """
+        from tui_pacs.net.mpps_scp import mpps_handlers
+        from tui_pacs.net.scp import allow_all
+
+        return mpps_handlers(self.create_step, self.update_step, authorize or allow_all)
 
     def contexts(self) -> list[PresentationContext]:
         """Presentation contexts of the worklist and MPPS SCPs."""
+        from tui_pacs.net.mpps_scp import mpps_contexts
+        from tui_pacs.net.mwl_scp import mwl_contexts
+
         return [*mwl_contexts(), *mpps_contexts()]
 
 

@@ -21,6 +21,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.message_pump import MessagePump
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.worker import Worker, WorkerState
 
 from tui_pacs.errors import PacsError
@@ -31,7 +32,7 @@ from tui_pacs.ui.dialogs.error import ErrorDialog
 from tui_pacs.ui.log_buffer import LogBuffer
 from tui_pacs.ui.messages import ChangesArrived, NodeStatusChanged
 from tui_pacs.ui.screens.archive import ArchiveScreen
-from tui_pacs.ui.screens.help import HelpScreen, binding_rows
+from tui_pacs.ui.screens.help import HelpScreen, binding_rows, help_widgets
 from tui_pacs.ui.screens.log import LogScreen
 
 if TYPE_CHECKING:
@@ -262,9 +263,12 @@ class PacsApp(App[None]):
 
 def _action_of(
     app: App[None], screen: Screen[object], description: str, where: str
-) -> tuple[App[None] | Screen[object], str] | None:
-    node: App[None] | Screen[object] = app if where == "Everywhere" else screen
-    for item in node.BINDINGS:
-        if isinstance(item, Binding) and item.description == description:
-            return node, item.action
+) -> tuple[App[None] | Screen[object] | Widget, str] | None:
+    nodes: list[App[None] | Screen[object] | Widget] = [app] if where == "Everywhere" else [screen]
+    if where != "Everywhere":
+        nodes += [w for w in help_widgets(screen) if getattr(w, "HELP_WHERE", "") == where]
+    for node in nodes:
+        for item in node.BINDINGS:
+            if isinstance(item, Binding) and item.description == description:
+                return node, item.action
     return None

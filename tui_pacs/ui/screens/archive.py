@@ -27,6 +27,7 @@ from tui_pacs.ui.widgets.instance_panel import InstancePanel
 from tui_pacs.ui.widgets.series_table import SeriesTable
 from tui_pacs.ui.widgets.study_list import StudyList
 from tui_pacs.ui.widgets.study_table import StudyTable
+from tui_pacs.ui.widgets.worklist_pane import WorklistPane
 
 #: Below this width the instance panel takes the whole body when opened, instead of a column.
 NARROW = 120
@@ -52,6 +53,8 @@ class ArchiveScreen(ConsoleScreen):
         Binding("f", "find_tag", "Find tag"),
         Binding("S", "send", "Send"),
         Binding("v", "view", "View"),
+        Binding("w", "worklist", "Worklist"),
+        Binding("W", "worklist_size", "Worklist size", show=False),
         Binding("right_square_bracket", "step_instance(1)", "Next image", show=False),
         Binding("left_square_bracket", "step_instance(-1)", "Prev image", show=False),
         Binding("ctrl+r", "reload", "Reload", show=False),
@@ -87,6 +90,8 @@ class ArchiveScreen(ConsoleScreen):
         self.study_uid: str | None = None
         self.series_uid: str | None = None
         self._focus_before_tags: Widget | None = None
+        #: The study :meth:`show_study` puts the cursor on once its page is drawn.
+        self._show_uid: str | None = None
         #: Series whose instances the panel holds (or is loading).
         self._instances_of: str | None = None
         self._detail_timer: Timer | None = None
@@ -97,6 +102,8 @@ class ArchiveScreen(ConsoleScreen):
         yield FilterBar(self.context.today, self.context.filter_delay, id="filter-bar")
         with Horizontal(id="browser"):
             with Vertical(id="lists"):
+                # The day's orders (issue 6): hidden until there are orders today.
+                yield WorklistPane(self.context.config, self.context.today, id="worklist-pane")
                 yield StudyList(self.context.browser, self.context.page_size, id="study-list")
                 yield Label("Series", id="series-title", classes="section-title")
                 yield SeriesTable(id="series")
@@ -120,6 +127,7 @@ class ArchiveScreen(ConsoleScreen):
 
     def on_resize(self, event: Resize) -> None:
         self._narrow(event.size.width)
+        self.query_one(WorklistPane).fit(event.size.height)
 
     def _narrow(self, width: int) -> None:
         self.set_class(width < NARROW, "-narrow")
@@ -155,6 +163,9 @@ class ArchiveScreen(ConsoleScreen):
     def _page_shown(self, message: StudyList.PageShown) -> None:
         if not message.page.studies:
             self._select_study(None)
+        if self._show_uid is not None and message.reason != "changes":
+            if not self._place_shown_study():
+                self._show_uid = None  # not among the studies of its patient: left alone
 
     @on(SeriesShown)
     def _series_shown(self, message: SeriesShown) -> None:
@@ -423,6 +434,7 @@ class ArchiveScreen(ConsoleScreen):
     # -- live arrivals -------------------------------------------------------------------------
 
     def on_changes_arrived(self, message: ChangesArrived) -> None:
+        self.query_one(WorklistPane).changes_arrived(message.kinds)
         if not message.kinds & STUDY_CHANGE_KINDS:
             return
         self.studies.reload(reason="changes")
@@ -435,3 +447,72 @@ class ArchiveScreen(ConsoleScreen):
     def _filter_submitted(self, event: Input.Submitted) -> None:
         # Enter in a filter field: the list is where the person looks next.
         self.query_one(StudyTable).focus()
+
+    # -- the worklist pane (issue 6) -----------------------------------------------------------
+
+    def show_study(
+        self, study_instance_uid: str, *, patient_id: str = "", accession_number: str = ""
+    ) -> None:
+        """Put the cursor on a study in the study list, the list focused.
+
+        A study on the page shown is selected where it is; otherwise the filter becomes its
+        patient (or accession number), any date, and the cursor goes to the study once that
+        page is drawn.
+        """
+        if self.has_class("-show-instance"):
+            self.action_toggle_tags(show=False)
+        self._show_uid = study_instance_uid
+        if self._place_shown_study():
+            return
+        self.query_one(FilterBar).set_values(
+            patient_name="",
+            patient_id=patient_id,
+            accession_number="" if patient_id else accession_number,
+            date_preset="any",
+            modality="",
+        )
+        if self.query_one(FilterBar).current_filter() == self.studies.study_filter:
+            self.studies.reload(reason="show-study")  # same filter: read the page again
+
+    def _place_shown_study(self) -> bool:
+        uid = self._show_uid
+        table = self.query_one(StudyTable)
+        if uid is None or uid not in table.rows:
+            return False
+        self._show_uid = None
+        table.move_cursor(row=table.get_row_index(uid), animate=False, scroll=True)
+        table.focus()
+        return True
+
+    @on(WorklistPane.OpenStudy)
+    def _open_study(self, message: WorklistPane.OpenStudy) -> None:
+        self.show_study(
+            message.study_instance_uid,
+            patient_id=message.patient_id,
+            accession_number=message.accession_number,
+        )
+
+    def action_worklist(self) -> None:
+        """Show the worklist pane and move to it; from the pane, back to the studies."""
+        pane = self.query_one(WorklistPane)
+        if not pane.display:
+            pane.set_shown(True)
+        elif self.focused is not None and pane in self.focused.ancestors_with_self:
+            self.query_one(StudyTable).focus()
+            return
+        pane.focus_list()
+
+    def action_worklist_size(self) -> None:
+        """The worklist pane: compact, large, hidden, compact again."""
+        pane = self.query_one(WorklistPane)
+        if not pane.display:
+            pane.set_class(False, "-large")
+            pane.set_shown(True)
+            pane.focus_list()
+        elif not pane.has_class("-large"):
+            pane.add_class("-large")
+            pane.fit(self.app.size.height)
+        else:
+            pane.remove_class("-large")
+            pane.set_shown(False)
+            self.query_one(StudyTable).focus()

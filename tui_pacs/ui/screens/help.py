@@ -49,7 +49,7 @@ def help_widgets(screen: Screen[object]) -> list[Widget]:
 
 def help_widget_bindings(screen: Screen[object]) -> list[tuple[str, list[BindingType]]]:
     """(where, bindings) of the widgets :func:`help_widgets` finds."""
-    return [(str(getattr(w, "HELP_WHERE")), list(w.BINDINGS)) for w in help_widgets(screen)]
+    return [(str(getattr(w, "HELP_WHERE", "")), list(w.BINDINGS)) for w in help_widgets(screen)]
 
 
 def _as_binding(item: BindingType) -> Binding | None:
