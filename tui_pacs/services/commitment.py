@@ -26,6 +26,7 @@ import os
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 
@@ -69,6 +70,8 @@ STALE_CLAIM = timedelta(minutes=10)
 
 #: Owners of the services of this process that have not stopped.
 _LIVE_OWNERS: set[str] = set()
+#: Services of this process, woken when this process queues a report again.
+_LOCAL_SERVICES: weakref.WeakSet[CommitmentService] = weakref.WeakSet()
 
 
 def owner_dead(owner: str, since: datetime) -> bool:
@@ -139,6 +142,7 @@ class CommitmentService:
         #: How each transaction's last attempt went, by Transaction UID (most recent last).
         self.outcomes: dict[str, str] = {}
         _LIVE_OWNERS.add(self.owner)
+        _LOCAL_SERVICES.add(self)
 
     # -- the SCP side -----------------------------------------------------------------------
 
@@ -402,4 +406,7 @@ def get_report(config: Config, key: str) -> CommitmentReport:
 def retry_report(config: Config, request_id: int) -> CommitmentReport:
     """Try a failed request's report again (the running node sends it within seconds)."""
     with thread_connection(use_database(config.effective_database_url)):
-        return queue.retry(request_id)
+        report = queue.retry(request_id)
+    for service in list(_LOCAL_SERVICES):
+        service.wake()
+    return report
