@@ -13,7 +13,7 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -209,59 +209,36 @@ class World:
         return {uid: encoded(p) for uid, p in by_sop_uid(self.storescp.files()).items()}
 
 
-NODES_TOML = """
-[[nodes]]
-name = "storescp"
-ae_title = "{storescp_ae}"
-host = "127.0.0.1"
-port = {storescp_port}
+#: Registered AEs with reduced permissions (they only call us: their port is never used).
+LIMITED_AES: dict[str, tuple[str, list[str]]] = {
+    "no-move": ("NOMOVE", ["echo", "find", "get", "store"]),
+    "no-get": ("NOGET", ["echo", "find", "move", "store"]),
+    "echo-only": ("ECHOONLY", ["echo"]),
+    "store-only": ("STOREONLY", ["store"]),
+}
 
-[[nodes]]
-name = "picky"
-ae_title = "{picky_ae}"
-host = "127.0.0.1"
-port = {picky_port}
 
-[[nodes]]
-name = "exact"
-ae_title = "{exact_ae}"
-host = "127.0.0.1"
-port = {exact_port}
+def node_entry(name: str, ae_title: str, port: int, services: list[str] | None = None) -> str:
+    """One ``[[nodes]]`` table of the node's config (every service allowed unless listed)."""
+    entry = f'\n[[nodes]]\nname = "{name}"\nae_title = "{ae_title}"\nhost = "127.0.0.1"\n'
+    entry += f"port = {port}\n"
+    if services is not None:
+        entry += "allowed_services = [" + ", ".join(f'"{s}"' for s in services) + "]\n"
+    return entry
 
-[[nodes]]
-name = "movescu"
-ae_title = "{movescu_ae}"
-host = "127.0.0.1"
-port = {movescu_port}
 
-[[nodes]]
-name = "no-move"
-ae_title = "NOMOVE"
-host = "127.0.0.1"
-port = 104
-allowed_services = ["echo", "find", "get", "store"]
-
-[[nodes]]
-name = "no-get"
-ae_title = "NOGET"
-host = "127.0.0.1"
-port = 104
-allowed_services = ["echo", "find", "move", "store"]
-
-[[nodes]]
-name = "echo-only"
-ae_title = "ECHOONLY"
-host = "127.0.0.1"
-port = 104
-allowed_services = ["echo"]
-
-[[nodes]]
-name = "store-only"
-ae_title = "STOREONLY"
-host = "127.0.0.1"
-port = 104
-allowed_services = ["store"]
-"""
+def nodes_toml(storescp_port: int, picky_port: int, exact_port: int, movescu_port: int) -> str:
+    """The node registry of the module's node: the destinations, then the limited AEs."""
+    destinations = [
+        ("storescp", STORESCP_AE, storescp_port),
+        ("picky", PICKY_AE, picky_port),
+        ("exact", EXACT_AE, exact_port),
+        ("movescu", MOVESCU_AE, movescu_port),
+    ]
+    return "".join(node_entry(*destination) for destination in destinations) + "".join(
+        node_entry(name, ae_title, 104, services)
+        for name, (ae_title, services) in LIMITED_AES.items()
+    )
 
 
 @pytest.fixture(scope="module")
@@ -289,12 +266,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     exact = Recorder(free_port())
     storescp_port, movescu_port = free_port(), free_port()
     node = NodeProcess(
-        folder / "node",
-        extra=NODES_TOML.format(
-            storescp_ae=STORESCP_AE, storescp_port=storescp_port, picky_ae=PICKY_AE,
-            picky_port=picky.port, exact_ae=EXACT_AE, exact_port=exact.port,
-            movescu_ae=MOVESCU_AE, movescu_port=movescu_port,
-        ),
+        folder / "node", extra=nodes_toml(storescp_port, picky.port, exact.port, movescu_port)
     )
     subprocess.run(
         [*node_command(node), "import", str(folder / "in"), str(J2K_FILE)],
@@ -324,23 +296,38 @@ def fresh(world: World) -> World:
     return world
 
 
+def call_node(
+    node: NodeProcess, tool: str, aet: str, *options: str, files: Sequence[str] = ()
+) -> str:
+    """Run DCMTK ``tool`` as ``aet`` against the node (then ``files``); its whole log."""
+    address = ["127.0.0.1", str(node.port)]
+    done = run_dcmtk(
+        tool, "-aet", aet, "-aec", node.ae_title, *options, *address, *files, timeout=120
+    )
+    return done.stdout + done.stderr
+
+
+def retrieve(world: World, tool: str, aet: str, keys: list[str], *options: str) -> Response:
+    """Run movescu or getscu (``tool``) with ``keys`` (``-k``); its final response."""
+    keys_args = [arg for key in keys for arg in ("-k", key)]
+    output = call_node(world.node, tool, aet, "-d", *options, *keys_args)
+    return final_response(output, "C-MOVE RSP" if tool == "movescu" else "C-GET RSP")
+
+
 def movescu(world: World, keys: list[str], *options: str, dest: str = STORESCP_AE,
             root: str = "-S", aet: str = MOVESCU_AE) -> Response:
-    args = ["-d", root, "-aet", aet, "-aec", world.node.ae_title, "-aem", dest, *options]
-    for key in keys:
-        args += ["-k", key]
-    done = run_dcmtk("movescu", *args, "127.0.0.1", str(world.node.port), timeout=120)
-    return final_response(done.stdout + done.stderr, "C-MOVE RSP")
+    return retrieve(world, "movescu", aet, keys, root, "-aem", dest, *options)
 
 
 def getscu(world: World, keys: list[str], out: Path, *options: str, root: str = "-S",
            aet: str = "GETSCU") -> Response:
     out.mkdir(parents=True, exist_ok=True)
-    args = ["-d", root, "-aet", aet, "-aec", world.node.ae_title, "-od", str(out), *options]
-    for key in keys:
-        args += ["-k", key]
-    done = run_dcmtk("getscu", *args, "127.0.0.1", str(world.node.port), timeout=120)
-    return final_response(done.stdout + done.stderr, "C-GET RSP")
+    return retrieve(world, "getscu", aet, keys, root, "-od", str(out), *options)
+
+
+def echo(node: NodeProcess, aet: str) -> int:
+    """The status echoscu gets from the node when it calls as ``aet``."""
+    return echo_status(call_node(node, "echoscu", aet, "-v"))
 
 
 def received_files(folder: Path) -> dict[str, tuple[str, bytes]]:
@@ -686,36 +673,24 @@ def test_store_and_echo_permissions(fresh: World) -> None:
     held = fresh.archived(next(iter(fresh.sops(patient="P2"))))
 
     def store(aet: str) -> Response:
-        done = run_dcmtk("storescu", "-d", "-aet", aet, "-aec", fresh.node.ae_title,
-                         "127.0.0.1", str(fresh.node.port), str(held))
-        return final_response(done.stdout + done.stderr, "C-STORE RSP")
-
-    def echo(aet: str) -> int:
-        done = run_dcmtk("echoscu", "-v", "-aet", aet, "-aec", fresh.node.ae_title,
-                         "127.0.0.1", str(fresh.node.port))
-        return echo_status(done.stdout + done.stderr)
+        output = call_node(fresh.node, "storescu", aet, "-d", files=[str(held)])
+        return final_response(output, "C-STORE RSP")
 
     assert store("ECHOONLY").status == st.REFUSED_NOT_AUTHORIZED
     assert store("STOREONLY").status == st.SUCCESS
-    assert echo("STOREONLY") == st.REFUSED_NOT_AUTHORIZED
-    assert echo("ECHOONLY") == st.SUCCESS
-    assert echo("SOMEONE") == st.SUCCESS, "unknown callers are allowed by default"
+    assert echo(fresh.node, "STOREONLY") == st.REFUSED_NOT_AUTHORIZED
+    assert echo(fresh.node, "ECHOONLY") == st.SUCCESS
+    assert echo(fresh.node, "SOMEONE") == st.SUCCESS, "unknown callers are allowed by default"
 
 
 def test_unknown_callers_rejected(tmp_path: Path) -> None:
     """With [node] unknown_callers = "reject", an AE outside the registry is refused 0x0124."""
     require_dcmtk()
-    node = NodeProcess(tmp_path / "node", extra=NODES_TOML.format(
-        storescp_ae=STORESCP_AE, storescp_port=free_port(), picky_ae=PICKY_AE,
-        picky_port=free_port(), exact_ae=EXACT_AE, exact_port=free_port(),
-        movescu_ae=MOVESCU_AE, movescu_port=free_port(),
-    ))
+    node = NodeProcess(
+        tmp_path / "node", extra=nodes_toml(free_port(), free_port(), free_port(), free_port())
+    )
     text = node.config_path.read_text()
     node.config_path.write_text(text.replace("[node]\n", '[node]\nunknown_callers = "reject"\n', 1))
     with node:
-        def echo(aet: str) -> int:
-            done = run_dcmtk("echoscu", "-v", "-aet", aet, "127.0.0.1", str(node.port))
-            return echo_status(done.stdout + done.stderr)
-
-        assert echo("STRANGER") == st.REFUSED_NOT_AUTHORIZED
-        assert echo("ECHOONLY") == st.SUCCESS
+        assert echo(node, "STRANGER") == st.REFUSED_NOT_AUTHORIZED
+        assert echo(node, "ECHOONLY") == st.SUCCESS
