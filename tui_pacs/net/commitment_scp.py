@@ -2,7 +2,8 @@
 
 The N-ACTION handler checks the request (action type 1, a Transaction UID, a non-empty Referenced
 SOP Sequence addressed to the well-known SOP Instance) and hands it to the services layer, which
-checks the instances after the N-ACTION response has gone and reports with :func:`deliver`:
+records it durably before the handler returns (so the success response only goes back for a
+request a restart cannot lose), checks the instances afterwards and reports with :func:`deliver`:
 
 - on the same association when the requester keeps it open (it waits for the report there);
 - else on a new association to the requester, found in the node registry by its AE title, on
@@ -75,7 +76,7 @@ class CommitmentRequest:
     association: Any = None
 
 
-#: Takes the request over (checks and reports later); raising refuses it (0x0110).
+#: Takes the request over (records it, checks and reports later); raising refuses it (0x0110).
 RequestCallable = Callable[[CommitmentRequest], None]
 
 
