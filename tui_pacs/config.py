@@ -81,6 +81,9 @@ class Config:
     #: Processes accepting associations on the port (SO_REUSEPORT), each with its own index
     #: writer: more than one lets C-STOREs from several associations use several CPU cores.
     listener_processes: int = 1
+    #: Serve associations that only store (and echo) with the node's own blocking C-STORE
+    #: receiver (net/store_acceptor.py); false: pynetdicom serves every association.
+    fast_storage: bool = True
     #: What a calling AE title that is not in the node registry may do: "allow" (every service)
     #: or "reject" (Refused: Not Authorized, 0x0124, to every DIMSE request).
     unknown_callers: str = "allow"
@@ -144,6 +147,7 @@ _SECTIONS: dict[str, dict[str, str]] = {
         "max_pdu_size": "max_pdu_size",
         "network_timeout": "network_timeout",
         "listener_processes": "listener_processes",
+        "fast_storage": "fast_storage",
         "unknown_callers": "unknown_callers",
     },
     "storage": {
@@ -369,7 +373,12 @@ def _convert(attr: str, value: Any, where: str, path: Path | None) -> Any:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"{where}: expected 0 (no limit) or a positive number of matches")
             return value
-        case "query_case_sensitive_names" | "query_relational" | "query_strict_hierarchy":
+        case (
+            "query_case_sensitive_names"
+            | "query_relational"
+            | "query_strict_hierarchy"
+            | "fast_storage"
+        ):
             if not isinstance(value, bool):
                 raise ConfigError(f"{where}: expected true or false, got {value!r}")
             return value

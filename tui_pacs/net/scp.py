@@ -61,12 +61,19 @@ def allow_all(calling_ae_title: str, service: DimseService) -> bool:
 
 def refused(authorize: AuthorizeCallable, event: evt.Event, service: DimseService) -> bool:
     """True (and logged) when the calling AE may not use ``service``: answer 0x0124."""
-    calling = event.assoc.requestor.ae_title
+    requestor = event.assoc.requestor
+    return refused_caller(authorize, requestor.ae_title, requestor.address, service)
+
+
+def refused_caller(
+    authorize: AuthorizeCallable, calling: str, address: str, service: DimseService
+) -> bool:
+    """:func:`refused` for a caller known by AE title and address (no pynetdicom event)."""
     if authorize(calling, service):
         return False
     log.warning(
         "refused %s from %s (%s): not allowed by the node registry",
-        service.value.upper(), calling, event.assoc.requestor.address,
+        service.value.upper(), calling, address,
     )
     return True
 
@@ -125,7 +132,13 @@ class InFlight:
 
 def handle_echo(event: evt.Event, authorize: AuthorizeCallable = allow_all) -> int:
     """C-ECHO: success (PS3.4 A.4), or 0x0124 when the calling AE may not echo."""
-    if refused(authorize, event, DimseService.ECHO):
+    requestor = event.assoc.requestor
+    return echo_status(authorize, requestor.ae_title, requestor.address)
+
+
+def echo_status(authorize: AuthorizeCallable, calling: str, address: str) -> int:
+    """The C-ECHO status for this caller (shared by pynetdicom's path and the store acceptor)."""
+    if refused_caller(authorize, calling, address, DimseService.ECHO):
         return st.REFUSED_NOT_AUTHORIZED
     return st.SUCCESS
 
@@ -138,28 +151,63 @@ def handle_store(
 ) -> int:
     """C-STORE: hand the raw data set to ``store`` and map what happens to a status (PS3.4 B.2.3)."""
     request = cast(C_STORE, event.request)
-    assoc = event.assoc
-    calling = assoc.requestor.ae_title
-    peer = f"{assoc.requestor.address}:{assoc.requestor.port}"
-    if refused(authorize, event, DimseService.STORE):
+    requestor = event.assoc.requestor
+
+    def dataset() -> memoryview | None:
+        data = request.DataSet
+        # getvalue() hands over the received bytes without copying; getbuffer() would
+        # export the BytesIO, and an export caught in a reference cycle (an exception's
+        # traceback) crashes CPython 3.12's garbage collector (bytesiobuf_releasebuffer).
+        return None if data is None else memoryview(data.getvalue())
+
+    return receive_store(
+        store,
+        inflight,
+        authorize,
+        calling=requestor.ae_title,
+        address=requestor.address,
+        port=requestor.port,
+        sop_class_uid=str(request.AffectedSOPClassUID or ""),
+        sop_instance_uid=str(request.AffectedSOPInstanceUID or ""),
+        transfer_syntax_uid=str(event.context.transfer_syntax),
+        dataset=dataset,
+    )
+
+
+def receive_store(
+    store: StoreCallable,
+    inflight: InFlight,
+    authorize: AuthorizeCallable,
+    *,
+    calling: str,
+    address: str,
+    port: int,
+    sop_class_uid: str,
+    sop_instance_uid: str,
+    transfer_syntax_uid: str,
+    dataset: Callable[[], memoryview | None],
+) -> int:
+    """One received C-STORE request to its status: permission, shutdown, then ``store``.
+
+    Shared by pynetdicom's path (:func:`handle_store`) and the store acceptor. ``dataset``
+    gives the encoded data set as received (None: the request carried none).
+    """
+    if refused_caller(authorize, calling, address, DimseService.STORE):
         return st.REFUSED_NOT_AUTHORIZED
     if inflight.draining:
         log.warning("refusing C-STORE from %s during shutdown", calling)
         return st.REFUSED_OUT_OF_RESOURCES
     with inflight:
-        data = request.DataSet
+        data = dataset()
         if data is None:
             return st.ERROR_CANNOT_UNDERSTAND
         req = StoreRequest(
-            sop_class_uid=str(request.AffectedSOPClassUID or ""),
-            sop_instance_uid=str(request.AffectedSOPInstanceUID or ""),
-            transfer_syntax_uid=str(event.context.transfer_syntax),
-            # getvalue() hands over the received bytes without copying; getbuffer() would
-            # export the BytesIO, and an export caught in a reference cycle (an exception's
-            # traceback) crashes CPython 3.12's garbage collector (bytesiobuf_releasebuffer).
-            dataset=memoryview(data.getvalue()),
+            sop_class_uid=sop_class_uid,
+            sop_instance_uid=sop_instance_uid,
+            transfer_syntax_uid=transfer_syntax_uid,
+            dataset=data,
             calling_ae_title=calling,
-            peer_address=peer,
+            peer_address=f"{address}:{port}",
         )
         return store_status(store, req)
 
@@ -243,6 +291,8 @@ class ListenerOptions:
     max_pdu_size: int = 0
     network_timeout: int = 60
     reuse_port: bool = False
+    #: Serve storage-only associations with :mod:`tui_pacs.net.store_acceptor`.
+    fast_storage: bool = True
 
 
 class Listener:
@@ -291,12 +341,30 @@ class Listener:
             *(extra_handlers or []),
         ]
         server_class = type("NodeServer", (ListenerServer,), {"reuse_port": options.reuse_port})
+        extra: dict[str, Any] = {}
+        if options.fast_storage:
+            # Imported here: the acceptor module builds on this one's handlers.
+            from tui_pacs.net.store_acceptor import StoreRequestHandler, StoreServices
+
+            extra["request_handler"] = StoreRequestHandler
+            services = StoreServices(
+                store=store,
+                inflight=self.inflight,
+                authorize=authorize,
+                abstract_syntaxes=frozenset(
+                    str(cx.abstract_syntax)
+                    for cx in (verification_context(), *storage_scp_contexts())
+                ),
+            )
         self.server = ae.make_server(
             (options.bind_address, options.port),
             contexts=contexts,
             evt_handlers=handlers,
             server_class=server_class,
+            **extra,
         )
+        if options.fast_storage:
+            self.server.store_services = services  # type: ignore[attr-defined]
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, name="dicom-listener"

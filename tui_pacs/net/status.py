@@ -26,6 +26,8 @@ CANCEL = 0xFE00
 SUB_OPERATIONS_COMPLETE_WITH_FAILURES = 0xB000
 #: PS3.7 Annex C (general status): Refused: Not Authorized (the calling AE may not use the service).
 REFUSED_NOT_AUTHORIZED = 0x0124
+#: PS3.7 Annex C (general status): Unrecognized Operation, not one agreed for this association.
+UNRECOGNIZED_OPERATION = 0x0211
 #: PS3.4 C.4.2.1.5 / C.4.3.1.4: Refused: Out of Resources – Unable to calculate number of matches.
 OUT_OF_RESOURCES_UNABLE_TO_CALCULATE_MATCHES = 0xA701
 #: PS3.4 C.4.2.1.5 / C.4.3.1.4: Refused: Out of Resources – Unable to perform sub-operations

@@ -96,6 +96,7 @@ class Node:
             max_pdu_size=config.max_pdu_size,
             network_timeout=config.network_timeout,
             reuse_port=reuse_port,
+            fast_storage=config.fast_storage,
         )
         self.listener_only = listener_only
         self.registry = NodeRegistry(config, self.ingestor.db)

@@ -1,0 +1,645 @@
+"""The C-STORE fast path: associations that only store and echo, served by one blocking thread.
+
+pynetdicom runs two polling threads per association (its DUL reactor and its association
+reactor, each waking every millisecond), reads PDUs in 4 KiB pieces and copies each data set
+through PDV lists and a BytesIO: about 3 ms of CPU per 512x512 instance, more than everything
+else the node does with it. What modalities and ``storescu`` open is far simpler: C-STOREs
+(and a C-ECHO) on storage contexts. Such an association is served here by the thread that
+pynetdicom would have used as its association reactor, with blocking reads straight into the
+data set's buffer.
+
+What stays pynetdicom's, so behaviour is identical:
+
+- The association object itself (a :class:`pynetdicom.association.Association` subclass,
+  named and attached like pynetdicom's): the listener's association count, the AE's limit on
+  associations and :meth:`Listener.stop` see it like any other.
+- Negotiation: the A-ASSOCIATE-RQ is decoded with pynetdicom's PDU classes and answered by
+  pynetdicom's ACSE (calling AE check, association limit, presentation contexts and transfer
+  syntaxes, maximum PDU, implementation UID and version), whose A-ASSOCIATE-AC/RJ primitives
+  are encoded by pynetdicom's PDU classes. The accepted/rejected/released/aborted events fire
+  through pynetdicom's event machinery, so the same handlers log them.
+- Every association this module does not take: before anything is read, the A-ASSOCIATE-RQ is
+  only peeked at (MSG_PEEK). Unless every proposed abstract syntax is Verification or a storage
+  SOP class and no role, extended or user identity negotiation is proposed, the association
+  runs pynetdicom's own reactor, exactly as without this module.
+
+C-STORE and C-ECHO go to the same functions as pynetdicom's handlers (``receive_store``,
+``echo_status`` in :mod:`tui_pacs.net.scp`): same permission check, shutdown refusal, durability
+and status mapping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+import logging
+import select
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, cast
+
+from pynetdicom import evt
+from pynetdicom.association import Association
+from pynetdicom.pdu import (
+    A_ABORT_RQ,
+    A_ASSOCIATE_AC,
+    A_ASSOCIATE_RJ,
+    A_ASSOCIATE_RQ,
+    A_RELEASE_RP,
+    A_RELEASE_RQ,
+)
+from pynetdicom.pdu_primitives import (
+    A_ABORT,
+    A_ASSOCIATE,
+    A_P_ABORT,
+    A_RELEASE,
+    ImplementationClassUIDNotification,
+    ImplementationVersionNameNotification,
+    MaximumLengthNotification,
+)
+from pynetdicom.service_class import StorageServiceClass, VerificationServiceClass
+from pynetdicom.sop_class import uid_to_service_class
+from pynetdicom.transport import AssociationSocket, RequestHandler
+
+from tui_pacs.net import status as st
+from tui_pacs.net.scp import (
+    AuthorizeCallable,
+    InFlight,
+    StoreCallable,
+    echo_status,
+    receive_store,
+)
+
+log = logging.getLogger(__name__)
+
+# PDU types (PS3.8 9.3.1)
+A_ASSOCIATE_RQ_TYPE = 0x01
+P_DATA_TF_TYPE = 0x04
+A_RELEASE_RQ_TYPE = 0x05
+A_ABORT_TYPE = 0x07
+KNOWN_PDU_TYPES = frozenset(range(0x01, 0x08))
+
+# A-ABORT provider reasons (PS3.8 9.3.8)
+REASON_NOT_SPECIFIED = 0x00
+REASON_UNRECOGNIZED_PDU = 0x01
+REASON_UNEXPECTED_PDU = 0x02
+REASON_UNEXPECTED_PARAMETER = 0x05
+REASON_INVALID_PARAMETER = 0x06
+
+# DIMSE command fields (PS3.7 E.1)
+C_STORE_RQ = 0x0001
+C_ECHO_RQ = 0x0030
+C_CANCEL_RQ = 0x0FFF
+#: Requests of other services: answered "Unrecognized operation" (0x0211) on these contexts.
+OTHER_REQUESTS = frozenset({0x0010, 0x0020, 0x0021, 0x0100, 0x0110, 0x0120, 0x0130, 0x0140, 0x0150})
+NO_DATA_SET = 0x0101
+
+#: Largest A-ASSOCIATE-RQ examined; a larger one (thousands of contexts) goes to pynetdicom.
+PEEK_LIMIT = 256 * 1024
+#: Largest command set accepted (a real one is ~200 bytes; hostile UIDs make it longer).
+COMMAND_LIMIT = 1024 * 1024
+#: How long to wait for the peer to close after our A-RELEASE-RP or A-ASSOCIATE-RJ (ARTIM).
+ARTIM = 5.0
+#: User information items the fast path knows; anything else goes to pynetdicom.
+PLAIN_USER_ITEMS = (
+    MaximumLengthNotification,
+    ImplementationClassUIDNotification,
+    ImplementationVersionNameNotification,
+)
+
+_HEADER = struct.Struct(">BxI")
+_PDV_HEADER = struct.Struct(">IBB")
+_ELEMENT = struct.Struct("<HHI")
+
+
+@dataclass(frozen=True)
+class StoreServices:
+    """What the fast path needs from the listener: the C-STORE/C-ECHO logic and what it takes."""
+
+    store: StoreCallable
+    inflight: InFlight
+    authorize: AuthorizeCallable
+    #: Abstract syntaxes an association may propose to be served here.
+    abstract_syntaxes: frozenset[str]
+
+
+class ProtocolError(Exception):
+    """The peer broke the protocol: abort with this A-ABORT provider reason."""
+
+    def __init__(self, reason: int, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class PeerGone(Exception):
+    """The connection closed or failed under us (nothing more can be sent)."""
+
+
+@functools.lru_cache(maxsize=512)
+def _service_class(uid: str) -> type:
+    return cast(type, uid_to_service_class(uid))
+
+
+def decode_command(raw: bytes | bytearray) -> dict[int, bytes]:
+    """A DIMSE command set (Implicit VR Little Endian, group 0000) to ``{element: value}``.
+
+    Raises:
+        ProtocolError: Not a well-formed command set.
+    """
+    out: dict[int, bytes] = {}
+    pos, end = 0, len(raw)
+    while pos < end:
+        if pos + 8 > end:
+            raise ProtocolError(REASON_INVALID_PARAMETER, "command set cut inside an element")
+        group, element, length = _ELEMENT.unpack_from(raw, pos)
+        pos += 8
+        if group != 0 or pos + length > end:
+            raise ProtocolError(REASON_INVALID_PARAMETER, "malformed command set")
+        out[element] = bytes(raw[pos : pos + length])
+        pos += length
+    for element in (0x0100, 0x0800):
+        if len(out.get(element, b"")) != 2:
+            raise ProtocolError(
+                REASON_INVALID_PARAMETER, f"command set without (0000,{element:04X})"
+            )
+    return out
+
+
+def _us(command: dict[int, bytes], element: int) -> int | None:
+    value = command.get(element)
+    return int.from_bytes(value, "little") if value is not None and len(value) == 2 else None
+
+
+def _ui(command: dict[int, bytes], element: int) -> str | None:
+    value = command.get(element)
+    # pydicom strips the padding (NUL, space) of a UI value the same way.
+    return None if value is None else value.decode("latin-1").rstrip("\0 ")
+
+
+def _element(element: int, value: bytes) -> bytes:
+    return _ELEMENT.pack(0, element, len(value)) + value
+
+
+def _uid_bytes(uid: str) -> bytes:
+    raw = uid.encode("latin-1")
+    return raw + b"\0" if len(raw) % 2 else raw
+
+
+def encode_response(
+    command_field: int,
+    message_id: int,
+    status: int,
+    sop_class_uid: str | None,
+    sop_instance_uid: str | None,
+) -> bytes:
+    """A response command set without data set (Implicit VR Little Endian, PS3.7 9.3 and 9.1)."""
+    parts = []
+    if sop_class_uid is not None:
+        parts.append(_element(0x0002, _uid_bytes(sop_class_uid)))
+    parts.append(_element(0x0100, command_field.to_bytes(2, "little")))
+    parts.append(_element(0x0120, message_id.to_bytes(2, "little")))
+    parts.append(_element(0x0800, NO_DATA_SET.to_bytes(2, "little")))
+    parts.append(_element(0x0900, status.to_bytes(2, "little")))
+    if sop_instance_uid is not None:
+        parts.append(_element(0x1000, _uid_bytes(sop_instance_uid)))
+    body = b"".join(parts)
+    return _element(0x0000, len(body).to_bytes(4, "little")) + body
+
+
+def p_data_pdus(context_id: int, command: bytes, max_length: int | None) -> bytes:
+    """A command set as P-DATA-TF PDUs, each within the peer's maximum length (PS3.8 9.3.5).
+
+    ``max_length`` is the peer's Maximum Length Received: the largest P-DATA-TF variable field
+    (PDV items with their headers); 0 or None means no limit.
+    """
+    size = max(1, max_length - 6) if max_length else len(command)
+    out = []
+    for start in range(0, len(command), size):
+        fragment = command[start : start + size]
+        last = start + size >= len(command)
+        control = 0x03 if last else 0x01
+        out.append(_HEADER.pack(P_DATA_TF_TYPE, len(fragment) + 6))
+        out.append(_PDV_HEADER.pack(len(fragment) + 2, context_id, control))
+        out.append(fragment)
+    return b"".join(out)
+
+
+def _eligible(rq: A_ASSOCIATE_RQ, abstract_syntaxes: frozenset[str]) -> bool:
+    """Whether an association request is only storage/verification with plain negotiation."""
+    if rq.protocol_version != 0x0001:
+        return False
+    primitive = rq.to_primitive()
+    contexts = primitive.presentation_context_definition_list
+    if not contexts:
+        return False
+    if any(str(cx.abstract_syntax) not in abstract_syntaxes for cx in contexts):
+        return False
+    return all(isinstance(item, PLAIN_USER_ITEMS) for item in primitive.user_information)
+
+
+class StoreAssociation(Association):
+    """An acceptor association that serves storage-only associations itself.
+
+    Created like pynetdicom's acceptor (same socket wrapper, same handlers); :meth:`run` peeks at
+    the A-ASSOCIATE-RQ and either serves the association in this thread or runs pynetdicom's
+    reactor unchanged.
+    """
+
+    def __init__(self, ae: Any, services: StoreServices) -> None:
+        super().__init__(ae, "acceptor")
+        self.services = services
+        self.fast = False
+        self._raw: socket.socket | None = None
+        self._send_lock = threading.Lock()
+        self._hint = 64 * 1024  # size of the last data set: the next buffer's first guess
+        self._request_size = 0  # bytes of the A-ASSOCIATE-RQ peeked at
+
+    # -- thread body -------------------------------------------------------------------------
+
+    def run(self) -> None:
+        sock = cast(AssociationSocket, self.dul.socket).socket
+        if sock is None:
+            return
+        self._raw = sock
+        try:
+            decision = self._peek_request(sock)
+        except (OSError, ValueError):
+            decision = None  # closed under us (listener stopping)
+        if decision is None:
+            self._close()
+            return
+        if decision is False:
+            self.run_reactor()  # pynetdicom's own reactor: nothing has been read
+            return
+        self.fast = True
+        try:
+            self._serve(sock, decision)
+        except Exception:
+            log.exception("store association from %s failed", self.requestor.address)
+            self._abort_quietly(REASON_NOT_SPECIFIED)
+        finally:
+            self.is_established = False
+            self._close()
+
+    def _peek_request(self, sock: socket.socket) -> A_ASSOCIATE_RQ | Literal[False] | None:
+        """Look at the A-ASSOCIATE-RQ without consuming it.
+
+        Returns:
+            The decoded request when this association is served here, False when pynetdicom
+            serves it, None when nothing came within the ACSE timeout (or the listener closed
+            the connection): pynetdicom would close it without a word too.
+        """
+        timeout = self.acse_timeout or 30.0
+        deadline = time.monotonic() + timeout
+        seen = -1
+        while not self._kill:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None if seen <= 0 else False
+            readable, _, _ = select.select([sock], [], [], min(left, 0.5))
+            if not readable:
+                continue
+            data = sock.recv(PEEK_LIMIT + 6, socket.MSG_PEEK)
+            if not data:
+                return False  # closed before a request: let pynetdicom see it as it would
+            if data[0] != A_ASSOCIATE_RQ_TYPE:
+                return False
+            if len(data) >= 6:
+                _, length = _HEADER.unpack_from(data)
+                if length > PEEK_LIMIT:
+                    return False
+                if len(data) >= 6 + length:
+                    try:
+                        rq = A_ASSOCIATE_RQ()
+                        rq.decode(data[: 6 + length])
+                        self._request_size = 6 + length
+                        return rq if _eligible(rq, self.services.abstract_syntaxes) else False
+                    except Exception:
+                        return False  # pynetdicom decides what a bad request gets
+            if len(data) == seen:
+                time.sleep(0.002)  # the rest of the request is on its way
+            seen = len(data)
+        return None
+
+    # -- sending -------------------------------------------------------------------------------
+
+    def _send(self, data: bytes) -> None:
+        sock = self._raw
+        if sock is None:
+            raise PeerGone("no connection")
+        with self._send_lock:
+            try:
+                sock.sendall(data)
+            except OSError as exc:
+                raise PeerGone(str(exc)) from exc
+
+    def _send_primitive(self, primitive: Any) -> None:
+        """Stand-in for the DUL's ``send_pdu``: encode the primitive ACSE built and send it."""
+        pdu: Any
+        if isinstance(primitive, A_ASSOCIATE):
+            accepted = primitive.result == 0x00
+            pdu = A_ASSOCIATE_AC(primitive) if accepted else A_ASSOCIATE_RJ(primitive)
+        elif isinstance(primitive, (A_ABORT, A_P_ABORT)):
+            pdu = A_ABORT_RQ(primitive)
+        elif isinstance(primitive, A_RELEASE):
+            pdu = A_RELEASE_RP(primitive) if primitive.result else A_RELEASE_RQ(primitive)
+        else:  # pragma: no cover - ACSE sends nothing else
+            raise TypeError(f"unexpected primitive {type(primitive).__name__}")
+        with contextlib.suppress(PeerGone):
+            self._send(pdu.encode())
+
+    def abort(self, block: bool = True) -> None:
+        """Send an A-ABORT (service user) and close, as pynetdicom's ``abort`` does."""
+        if not self.fast:
+            super().abort(block)
+            return
+        with self._send_lock:
+            if self._sent_abort or self.is_released:
+                return
+            self._sent_abort = True
+        self.acse.send_abort(0x00)
+        evt.trigger(self, evt.EVT_ABORTED, {})
+        self._kill = True
+        self._shutdown()
+
+    def _abort_quietly(self, reason: int) -> None:
+        """A-P-ABORT with ``reason`` (PS3.8 9.3.8), then the association is over."""
+        with self._send_lock:
+            if self._sent_abort or self.is_released or self.is_aborted:
+                return
+            self._sent_abort = True
+        if self.is_established:
+            self.acse.send_ap_abort(reason)
+            evt.trigger(self, evt.EVT_ABORTED, {})
+        self.is_aborted = True
+        self.is_established = False
+
+    def _peer_aborted(self) -> None:
+        """The peer aborted or the connection dropped: an A-ABORT/A-P-ABORT indication."""
+        with self._send_lock:
+            if self._sent_abort or self.is_released or self.is_aborted:
+                return
+            self._sent_abort = True
+        self.is_aborted = True
+        self.is_established = False
+        evt.trigger(self, evt.EVT_ABORTED, {})
+
+    def _shutdown(self) -> None:
+        sock = self._raw
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def _close(self) -> None:
+        sock = self._raw
+        self._raw = None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def _linger(self, sock: socket.socket) -> None:
+        """After A-RELEASE-RP/A-ASSOCIATE-RJ let the peer close first, for at most ARTIM seconds."""
+        with contextlib.suppress(OSError, ValueError):
+            sock.settimeout(ARTIM)
+            deadline = time.monotonic() + ARTIM
+            while time.monotonic() < deadline and sock.recv(4096):
+                pass
+
+    # -- receiving -----------------------------------------------------------------------------
+
+    def _read_into(self, sock: socket.socket, view: memoryview) -> None:
+        while view:
+            try:
+                n = sock.recv_into(view)
+            except TimeoutError:
+                raise
+            except OSError as exc:
+                raise PeerGone(str(exc)) from exc
+            if n == 0:
+                raise PeerGone("connection closed")
+            view = view[n:]
+
+    def _read(self, sock: socket.socket, size: int) -> bytearray:
+        buf = bytearray(size)
+        self._read_into(sock, memoryview(buf))
+        return buf
+
+    # -- the association -----------------------------------------------------------------------
+
+    def _serve(self, sock: socket.socket, rq: A_ASSOCIATE_RQ) -> None:
+        sock.settimeout(self.network_timeout)
+        # Consume the request we peeked at, then let pynetdicom's ACSE answer it.
+        self._read(sock, self._request_size)
+        self.dul.send_pdu = self._send_primitive  # type: ignore[method-assign]
+        self.requestor.primitive = rq.to_primitive()
+        evt.trigger(self, evt.EVT_REQUESTED, {})
+        self.acse.negotiate_association()
+        if not self.is_established:
+            self._linger(sock)  # rejected: the requestor closes (PS3.8 9.1.4)
+            return
+        try:
+            self._receive(sock)
+        except TimeoutError:
+            log.warning(
+                "network timeout: aborting the association with %s (%s)",
+                self.requestor.ae_title, self.requestor.address,
+            )
+            self.abort()
+        except ProtocolError as exc:
+            log.warning(
+                "association with %s (%s): %s; aborting",
+                self.requestor.ae_title, self.requestor.address, exc,
+            )
+            self._abort_quietly(exc.reason)
+        except PeerGone:
+            self._peer_aborted()
+
+    def _receive(self, sock: socket.socket) -> None:
+        """PDUs until release or abort; each complete DIMSE message is served as it arrives."""
+        header = bytearray(6)
+        header_view = memoryview(header)
+        pdv_header = bytearray(6)
+        pdv_view = memoryview(pdv_header)
+        accepted = self._accepted_cx
+        command = bytearray()
+        command_ctx: int | None = None
+        fields: dict[int, bytes] | None = None  # a decoded command waiting for its data set
+        data: bytearray | None = None
+        data_len = 0
+        while not self._kill:
+            self._read_into(sock, header_view)
+            pdu_type, length = _HEADER.unpack_from(header)
+            if pdu_type == P_DATA_TF_TYPE:
+                left = length
+                while left > 0:
+                    if left < 6:
+                        raise ProtocolError(REASON_INVALID_PARAMETER, "PDV item cut short")
+                    self._read_into(sock, pdv_view)
+                    item_len, ctx, control = _PDV_HEADER.unpack_from(pdv_header)
+                    if item_len < 2 or item_len + 4 > left or control & 0xFC:
+                        raise ProtocolError(REASON_INVALID_PARAMETER, "malformed PDV item")
+                    left -= item_len + 4
+                    size = item_len - 2
+                    if ctx not in accepted:
+                        raise ProtocolError(
+                            REASON_INVALID_PARAMETER,
+                            f"P-DATA on presentation context {ctx}, which is not accepted",
+                        )
+                    if command_ctx is not None and ctx != command_ctx:
+                        raise ProtocolError(
+                            REASON_UNEXPECTED_PARAMETER,
+                            "presentation context changed inside a message",
+                        )
+                    if control & 0x01:  # command fragment
+                        if fields is not None:
+                            raise ProtocolError(
+                                REASON_UNEXPECTED_PARAMETER,
+                                "command fragment while a data set was expected",
+                            )
+                        if len(command) + size > COMMAND_LIMIT:
+                            raise ProtocolError(REASON_INVALID_PARAMETER, "command set too long")
+                        command_ctx = ctx
+                        command += self._read(sock, size)
+                        if not control & 0x02:
+                            continue
+                        fields = decode_command(command)
+                        command = bytearray()
+                        if _us(fields, 0x0800) == NO_DATA_SET:
+                            self._dispatch(ctx, fields, None)
+                            fields, command_ctx = None, None
+                        continue
+                    # data set fragment
+                    if fields is None:
+                        raise ProtocolError(
+                            REASON_UNEXPECTED_PARAMETER, "data set fragment without a command"
+                        )
+                    if data is None:
+                        data = bytearray(max(self._hint, size))
+                    elif data_len + size > len(data):
+                        grown = bytearray(max(2 * len(data), data_len + size))
+                        memoryview(grown)[:data_len] = memoryview(data)[:data_len]
+                        data = grown
+                    self._read_into(sock, memoryview(data)[data_len : data_len + size])
+                    data_len += size
+                    if control & 0x02:
+                        self._hint = data_len
+                        received = memoryview(data)[:data_len]
+                        data, data_len = None, 0
+                        self._dispatch(ctx, fields, received)
+                        fields, command_ctx = None, None
+            elif pdu_type == A_RELEASE_RQ_TYPE:
+                if length != 4:
+                    raise ProtocolError(REASON_INVALID_PARAMETER, "malformed A-RELEASE-RQ")
+                self._read(sock, length)
+                self.acse.send_release(is_response=True)
+                self.is_released = True
+                self.is_established = False
+                evt.trigger(self, evt.EVT_RELEASED, {})
+                self._linger(sock)
+                return
+            elif pdu_type == A_ABORT_TYPE:
+                with contextlib.suppress(PeerGone, OSError):
+                    if length <= 64:
+                        self._read(sock, length)
+                self._peer_aborted()
+                return
+            elif pdu_type in KNOWN_PDU_TYPES:
+                raise ProtocolError(REASON_UNEXPECTED_PDU, f"unexpected PDU type 0x{pdu_type:02X}")
+            else:
+                raise ProtocolError(
+                    REASON_UNRECOGNIZED_PDU, f"unrecognised PDU type 0x{pdu_type:02X}"
+                )
+
+    # -- DIMSE -------------------------------------------------------------------------------
+
+    def _dispatch(self, ctx: int, fields: dict[int, bytes], data: memoryview | None) -> None:
+        """Serve one complete DIMSE request and send its response."""
+        command_field = cast(int, _us(fields, 0x0100))
+        message_id = _us(fields, 0x0110)
+        sop_class = _ui(fields, 0x0002)
+        requestor = self.requestor
+        if command_field == C_CANCEL_RQ:
+            return  # nothing here runs long enough to be cancelled
+        if command_field & 0x8000:
+            log.warning(
+                "unexpected DIMSE response 0x%04X from %s; ignored",
+                command_field, requestor.ae_title,
+            )
+            return
+        if message_id is None:
+            raise ProtocolError(REASON_INVALID_PARAMETER, "request without a Message ID")
+        if command_field == C_STORE_RQ:
+            if sop_class is None or not issubclass(_service_class(sop_class), StorageServiceClass):
+                raise ProtocolError(
+                    REASON_NOT_SPECIFIED, f"C-STORE of a SOP class we do not store: {sop_class!r}"
+                )
+            sop_instance = _ui(fields, 0x1000)
+            status = receive_store(
+                self.services.store,
+                self.services.inflight,
+                self.services.authorize,
+                calling=requestor.ae_title,
+                address=requestor.address,
+                port=requestor.port,
+                sop_class_uid=sop_class,
+                sop_instance_uid=sop_instance or "",
+                transfer_syntax_uid=str(self._accepted_cx[ctx].transfer_syntax[0]),
+                dataset=lambda: data,
+            )
+            response = encode_response(0x8001, message_id, status, sop_class, sop_instance)
+        elif command_field == C_ECHO_RQ:
+            if sop_class is None or _service_class(sop_class) is not VerificationServiceClass:
+                raise ProtocolError(REASON_NOT_SPECIFIED, f"C-ECHO of SOP class {sop_class!r}")
+            status = echo_status(self.services.authorize, requestor.ae_title, requestor.address)
+            response = encode_response(0x8030, message_id, status, sop_class, None)
+        elif command_field in OTHER_REQUESTS:
+            log.warning(
+                "DIMSE request 0x%04X from %s on a storage association: unrecognized operation",
+                command_field, requestor.ae_title,
+            )
+            response = encode_response(
+                command_field | 0x8000, message_id, st.UNRECOGNIZED_OPERATION, sop_class, None
+            )
+        else:
+            raise ProtocolError(
+                REASON_INVALID_PARAMETER, f"unknown DIMSE command field 0x{command_field:04X}"
+            )
+        if not self.is_established:
+            return  # aborted (listener stopping) while the request was handled
+        self._send(p_data_pdus(ctx, response, self.requestor.maximum_length))
+
+
+class StoreRequestHandler(RequestHandler):
+    """pynetdicom's request handler, creating :class:`StoreAssociation` acceptors."""
+
+    def _create_association(self) -> Association:
+        services = cast(StoreServices, self.server.store_services)  # type: ignore[attr-defined]
+        assoc = StoreAssociation(self.ae, services)
+        assoc._server = self.server
+        timestamp = datetime.strftime(datetime.now(), "%Y%m%d%H%M%S")
+        assoc.name = f"AcceptorThread@{timestamp}"
+        sock = AssociationSocket(assoc, client_socket=self.request)
+        assoc.set_socket(sock)
+        assoc.acceptor.maximum_length = self.ae.maximum_pdu_size
+        assoc.acceptor.ae_title = self.server.ae_title
+        assoc.acceptor.address_info = self.local
+        assoc.acceptor.implementation_class_uid = self.ae.implementation_class_uid
+        assoc.acceptor.implementation_version_name = self.ae.implementation_version_name
+        # Negotiation only reads the supported contexts (see contexts.cheap_to_copy).
+        assoc.acceptor.supported_contexts = copy.deepcopy(self.server.contexts)
+        assoc.requestor.address_info = self.remote
+        bound: dict[Any, Any] = self.server._handlers
+        for event, handlers in bound.items():
+            if event.is_intervention and handlers:
+                assoc.bind(event, *handlers)
+            elif isinstance(event, evt.NotificationEvent):
+                for handler in handlers:
+                    assoc.bind(event, handler[0], handler[1])
+        return assoc
