@@ -1,4 +1,4 @@
-"""A small, frozen tech desk for the console tests: four orders of TODAY and a stray study."""
+"""A small, frozen tech desk for the console tests: orders of TODAY, their images and MPPS."""
 
 from __future__ import annotations
 
@@ -96,4 +96,29 @@ def make_desk(folder: Path, *, filled: bool = True) -> Desk:
             ingestor, study_uid=new_uid(), accession="X9", patient_id="P7",
             patient_name="STRAY^SAM", study_date=DAY,
         )  # fmt: skip
+    return desk
+
+
+def add_name_and_count(desk: Desk) -> Desk:
+    """Two more orders with their images: kim's carry another Patient Name (flag NAME); park's
+    MPPS reports three images where two arrived (flag COUNT)."""
+    service = desk.service
+    kim = service.create(
+        replace(
+            ORDER, patient_name="KIM^LEE", patient_id="P5", accession_number="A5",
+            scheduled_procedure_step_id="S5", scheduled_procedure_step_start_time="1600",
+            requested_procedure_description="CT sinus",
+        )
+    )  # fmt: skip
+    park = service.create(
+        replace(
+            ORDER, patient_name="PARK^JUN", patient_id="P6", accession_number="A6",
+            scheduled_procedure_step_id="S6", scheduled_procedure_step_start_time="1700",
+            requested_procedure_description="CT spine",
+        )
+    )  # fmt: skip
+    desk.orders.update(kim=kim, park=park)
+    desk.images(kim, patient_name="KIM^LI", per_series=2)
+    refs = desk.images(park, per_series=2)
+    desk.mpps(park, [*refs, (refs[0][0], new_uid())])
     return desk
