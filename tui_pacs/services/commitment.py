@@ -82,13 +82,13 @@ def owner_dead(owner: str, since: datetime) -> bool:
     """
     if owner in _LIVE_OWNERS:
         return False
-    host, _, rest = owner.rpartition("-")
+    host, _, _token = owner.rpartition("-")
     host, _, pid_text = host.rpartition("-")
     here = host == socket.gethostname()
     if here and pid_text == str(os.getpid()):
         return True  # a stopped service of this very process
-    if not store_heartbeat.is_dead(owner):
-        return False
+    if queue.has_heartbeat(owner):
+        return store_heartbeat.is_dead(owner)  # stale, or its process is gone
     if here and pid_text.isdigit():
         return not store_heartbeat.pid_alive(int(pid_text))
     return since < utcnow() - STALE_CLAIM
@@ -230,8 +230,9 @@ class CommitmentService:
         attempts = report.attempts + 1
         with thread_connection(self.db):
             if not how.startswith("undelivered"):
-                queue.delivered(report.id, tx, self.owner, how)
                 state: CommitmentState | None = CommitmentState.DELIVERED
+                if not queue.delivered(report.id, tx, self.owner, how):
+                    log.warning("storage commitment %s: another node took it over", tx)
             else:
                 retry_at = None
                 if attempts < self.max_attempts:
@@ -314,6 +315,10 @@ class CommitmentService:
                     self._busy.add(report.id)
                 try:
                     self._attempt(report, None)
+                except Exception:
+                    # The outcome could not be recorded; the request stays ours until stop()
+                    # hands it back (or, after a crash, the next node takes it over).
+                    log.exception("storage commitment %s: cannot record", report.transaction_uid)
                 finally:
                     with self._lock:
                         self._busy.discard(report.id)

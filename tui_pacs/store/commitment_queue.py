@@ -20,7 +20,7 @@ import peewee as pw
 from tui_pacs.errors import PacsError
 from tui_pacs.model import CommitmentItem, CommitmentReport, CommitmentState
 from tui_pacs.store.jobs import write_transaction
-from tui_pacs.store.models import Change, CommitmentRequestRow, utcnow
+from tui_pacs.store.models import Change, CommitmentRequestRow, NodeHeartbeat, utcnow
 
 #: Change feed kind of commitment rows (uid: the Transaction UID).
 CHANGE_KIND = "commitment"
@@ -242,6 +242,11 @@ def owners() -> dict[str, datetime]:
     )
     rows: list[tuple[str, datetime]] = list(query.tuples())  # type: ignore[arg-type]
     return dict(rows)
+
+
+def has_heartbeat(owner: str) -> bool:
+    """True when ``owner`` is a node process with a heartbeat row (alive or not)."""
+    return NodeHeartbeat.select().where(NodeHeartbeat.node_id == owner).exists()
 
 
 def recover(is_dead: Callable[[str, datetime], bool]) -> list[int]:
