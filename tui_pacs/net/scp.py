@@ -414,4 +414,8 @@ class Listener:
 
 def _log_assoc(event: evt.Event, what: str) -> None:
     requestor = event.assoc.requestor
-    log.info("association %s: %s from %s:%s", what, requestor.ae_title, requestor.address, requestor.port)
+    how = " (store acceptor)" if getattr(event.assoc, "fast", False) else ""
+    log.info(
+        "association %s: %s from %s:%s%s",
+        what, requestor.ae_title, requestor.address, requestor.port, how,
+    )

@@ -353,10 +353,14 @@ class StoreAssociation(Association):
         with contextlib.suppress(PeerGone):
             self._send(pdu.encode())
 
-    def abort(self, block: bool = True) -> None:
-        """Send an A-ABORT (service user) and close, as pynetdicom's ``abort`` does."""
+    def _abort_blocking(self, block: bool = True) -> None:
+        """Send an A-ABORT (service user) and close, as pynetdicom's ``abort`` does.
+
+        (pynetdicom's ACSE rebinds ``abort`` to this method or its non-blocking twin, which
+        calls it: overriding it covers them all.)
+        """
         if not self.fast:
-            super().abort(block)
+            super()._abort_blocking(block)
             return
         with self._send_lock:
             if self._sent_abort or self.is_released:
@@ -581,19 +585,23 @@ class StoreAssociation(Association):
                     REASON_NOT_SPECIFIED, f"C-STORE of a SOP class we do not store: {sop_class!r}"
                 )
             sop_instance = _ui(fields, 0x1000)
-            status = receive_store(
-                self.services.store,
-                self.services.inflight,
-                self.services.authorize,
-                calling=requestor.ae_title,
-                address=requestor.address,
-                port=requestor.port,
-                sop_class_uid=sop_class,
-                sop_instance_uid=sop_instance or "",
-                transfer_syntax_uid=str(self._accepted_cx[ctx].transfer_syntax[0]),
-                dataset=lambda: data,
-            )
-            response = encode_response(0x8001, message_id, status, sop_class, sop_instance)
+            # Counted in flight until the response is out: Listener.stop aborts only after it.
+            with self.services.inflight:
+                status = receive_store(
+                    self.services.store,
+                    self.services.inflight,
+                    self.services.authorize,
+                    calling=requestor.ae_title,
+                    address=requestor.address,
+                    port=requestor.port,
+                    sop_class_uid=sop_class,
+                    sop_instance_uid=sop_instance or "",
+                    transfer_syntax_uid=str(self._accepted_cx[ctx].transfer_syntax[0]),
+                    dataset=lambda: data,
+                )
+                response = encode_response(0x8001, message_id, status, sop_class, sop_instance)
+                self._respond(ctx, response)
+            return
         elif command_field == C_ECHO_RQ:
             if sop_class is None or _service_class(sop_class) is not VerificationServiceClass:
                 raise ProtocolError(REASON_NOT_SPECIFIED, f"C-ECHO of SOP class {sop_class!r}")
@@ -611,6 +619,9 @@ class StoreAssociation(Association):
             raise ProtocolError(
                 REASON_INVALID_PARAMETER, f"unknown DIMSE command field 0x{command_field:04X}"
             )
+        self._respond(ctx, response)
+
+    def _respond(self, ctx: int, response: bytes) -> None:
         if not self.is_established:
             return  # aborted (listener stopping) while the request was handled
         self._send(p_data_pdus(ctx, response, self.requestor.maximum_length))
