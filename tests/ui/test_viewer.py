@@ -212,6 +212,27 @@ async def test_preview_pane_shows_the_middle_image(demo_config, console_factory)
         assert len(pane.query(".thumb")) == screen.query_one(SeriesTable).row_count
 
 
+def fills(view: ImageView) -> bool:
+    """The view's image is fitted to its current pixel box (touches two of its sides)."""
+    box = view.pixel_box()
+    image = view.image
+    return image is not None and (image.width == box[0] or image.height == box[1])
+
+
+async def test_preview_follows_the_pane_size(demo_config, console_factory) -> None:
+    """The preview is rendered again when its pane is laid out or resized (not left at 1x2)."""
+    async with console_factory(demo_config, size=(80, 24)) as console:
+        screen = console.app.screen
+        await console.pilot.press("t")  # narrow: the panel (and its preview) appear now
+        await console.settle()
+        view = screen.query_one("#preview-image", ImageView)
+        assert view.image is not None and view.image.height > 10 and fills(view)
+        small = view.image.size
+        await console.pilot.resize_terminal(110, 40)
+        await console.settle()
+        assert fills(view) and view.image.size != small
+
+
 async def test_preview_pane_explains_a_broken_file(demo_config, console_factory) -> None:
     """A series whose files are damaged shows the reason in the preview pane, in red, no crash."""
     from tui_pacs.ui.screens.viewer import shared_renderer

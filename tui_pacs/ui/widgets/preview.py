@@ -68,6 +68,8 @@ class PreviewPane(Vertical):
         self.series_uid: str | None = None
         self.study_uid: str | None = None
         self.error = ""
+        #: The pixel box the current preview was (or is being) rendered at.
+        self._box: tuple[int, int] | None = None
 
     def compose(self) -> ComposeResult:
         yield ImageView(id="preview-image")
@@ -85,12 +87,28 @@ class PreviewPane(Vertical):
         self.series_uid = series_uid
         view = self.query_one(ImageView)
         box = view.pixel_box()
+        self._box = box
         self.load_preview(series_uid, box)
         if study_uid != self.study_uid:
             self.study_uid = study_uid
             self.query_one("#preview-thumbs").remove_children()
             thumb_box = view.pixel_box(_size(*THUMB_CELLS))
             self.load_thumbnails(study_uid, thumb_box)
+
+    def on_resize(self) -> None:
+        """Render the preview again when the pane changed size (first layout, terminal resize)."""
+        self.call_after_refresh(self._refit)
+
+    def _refit(self) -> None:
+        if self.series_uid is None or not self.is_mounted:
+            return
+        view = self.query_one(ImageView)
+        if not view.content_size.area:
+            return
+        box = view.pixel_box()
+        if box != self._box:
+            self._box = box
+            self.load_preview(self.series_uid, box)
 
     @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
     def load_preview(self, series_uid: str, box: tuple[int, int]) -> None:
