@@ -157,9 +157,16 @@ def show(ctx: click.Context, key: str, as_json: bool) -> None:
 def retry(ctx: click.Context, request_id: int) -> None:
     """Report a failed request again (the running node sends it within seconds)."""
     from tui_pacs.services.commitment import retry_report
+    from tui_pacs.services.heartbeat import alive_nodes
 
-    r = retry_report(_config(ctx), request_id)
-    click.echo(
-        f"storage commitment request {r.id} ({r.transaction_uid}) pending again; the running "
-        "node reports it to " + r.calling_ae_title
-    )
+    cfg = _config(ctx)
+    r = retry_report(cfg, request_id)
+    click.echo(f"storage commitment request {r.id} ({r.transaction_uid}) is pending again")
+    if alive_nodes(cfg):
+        click.echo(f"the running node reports it to {r.calling_ae_title} within seconds")
+    else:
+        click.echo(
+            f"no node is running: it is reported to {r.calling_ae_title} when `tui-pacs serve` "
+            "starts",
+            err=True,
+        )

@@ -60,7 +60,7 @@ MAX_PARALLEL = 2
 RETRY_INTERVAL = 30.0
 #: Longest wait between two attempts.
 MAX_RETRY_DELAY = 3600.0
-#: Attempts before a report is given up on (30 s doubling to 1 h: about 4 hours in all).
+#: Attempts before a report is given up on (30 s doubling to 1 h: about 5 hours in all).
 MAX_ATTEMPTS = 12
 #: The reporter looks at the table at least this often (requests other processes hand back).
 POLL_INTERVAL = 5.0
