@@ -35,6 +35,60 @@ class FilterBar(Horizontal):
         delay: Seconds of typing pause before a text change applies.
     """
 
+    # One row of borderless fields. !important: these must beat the inner widgets' own state
+    # rules (Input:focus and Select:focus draw a tall border); an app's CSS still overrides
+    # them, since any app or screen rule outranks every DEFAULT_CSS rule.
+    DEFAULT_CSS = """
+    FilterBar {
+        height: 1 !important;
+        background: $boost !important;
+    }
+    FilterBar .filter-label {
+        padding: 0 1 0 1 !important;
+        color: $text-muted !important;
+    }
+    FilterBar Input {
+        border: none !important;
+        height: 1 !important;
+        padding: 0 !important;
+        background: $surface !important;
+    }
+    FilterBar Input:focus {
+        background: $primary 30% !important;
+    }
+    FilterBar Input.-invalid {
+        background: $error 40% !important;
+    }
+    FilterBar .filter-text {
+        width: 1fr !important;
+        max-width: 24 !important;
+    }
+    FilterBar .filter-date-input {
+        width: 11 !important;
+        margin-left: 1 !important;
+    }
+    FilterBar Select {
+        width: 16 !important;
+        margin-left: 1 !important;
+        height: 1 !important;
+    }
+    FilterBar #filter-modality {
+        width: 13 !important;
+    }
+    FilterBar SelectCurrent {
+        border: none !important;
+        height: 1 !important;
+        padding: 0 1 !important;
+        background: $surface !important;
+    }
+    FilterBar Select:focus > SelectCurrent {
+        background: $primary 30% !important;
+    }
+    FilterBar SelectOverlay {
+        width: 20 !important;
+    }
+    """
+
     class Changed(Message):
         """The filter changed."""
 
