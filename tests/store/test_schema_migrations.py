@@ -4,11 +4,19 @@ its version untouched; an index from a newer tui-pacs is refused with both versi
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from tui_pacs.errors import StoreError
 from tui_pacs.store import db as store_db
-from tui_pacs.store.db import SCHEMA_VERSION, Migration, is_sqlite, open_database
+from tui_pacs.store.db import (
+    SCHEMA_VERSION,
+    Migration,
+    is_sqlite,
+    open_database,
+    thread_connection,
+)
 from tui_pacs.store.models import (
     ALL_MODELS,
     Change,
@@ -155,3 +163,31 @@ def test_failing_step_rolls_back_and_runs_again(
     assert SchemaVersion.get().version == next_version
     assert "half_done" in db.get_tables()
     db.execute_sql("DROP TABLE half_done")
+
+
+def test_concurrent_openers_upgrade_once(db_url: str) -> None:
+    """Two openers upgrading the same v1 index at once take turns: both succeed, each step runs
+    once (one version row, nodes extended once)."""
+    _old_store(db_url, V1_MODELS, 1)
+    db = open_database(db_url, create=False)
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def upgrade() -> None:
+        try:
+            with thread_connection(db):
+                start.wait(10)
+                store_db.create_schema(db)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=upgrade) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert [v.version for v in SchemaVersion.select()] == [SCHEMA_VERSION]
+    assert RemoteNodeRow.get(RemoteNodeRow.name == "all").allowed_services == (
+        "echo,find,get,move,store,mwl,mpps,commit"
+    )
