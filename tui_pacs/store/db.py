@@ -165,7 +165,7 @@ _SCHEMA_LOCK_KEY = 0x7475697061637300
 def _stored_version(db: pw.Database) -> int | None:
     """The index's schema version; None for an empty database (nothing created yet).
 
-    An index with tables but no version row predates nothing we shipped; it counts as 1.
+    An index with tables but no version row counts as version 1 (the first schema).
     """
     tables = set(db.get_tables())
     if SchemaVersion._meta.table_name in tables:
