@@ -4,8 +4,10 @@ The caller renders the picture at :meth:`ImageView.pixel_box` (the widget's cell
 the chosen protocol; two square pixels per cell for half-blocks) with the aspect ratio kept, and
 hands it to :meth:`ImageView.show`; the widget never scales it again. Sixel goes through our
 numpy encoder (:mod:`tui_pacs.ui.sixel`) plugged into textual-image's sixel widget; kitty uses
-textual-image's placeholder widget; half-blocks are drawn here (``▀`` with the upper pixel as
-foreground and the lower as background, true colour where the terminal has it).
+textual-image's unicode-placeholder widget, sent our pixels as they are (PNG), padded with black
+to whole cells so the terminal, which fits the picture into the placement's cells, shows them
+one to one; half-blocks are drawn here (``▀`` with the upper pixel as foreground and the lower
+as background, true colour where the terminal has it).
 """
 
 from __future__ import annotations
@@ -106,6 +108,51 @@ def _sixel_widget(image: Image.Image) -> Widget:
     return _SIXEL_CLASS(image)  # type: ignore[call-arg,arg-type]
 
 
+_KITTY_CLASS: type[Widget] | None = None
+
+
+def _kitty_widget(image: Image.Image) -> Widget:
+    """textual-image's kitty placeholder widget, sending ``image`` without scaling it.
+
+    textual-image resizes the picture to the placement's cells times the cell size it probed
+    (PIL's default filter, the aspect of whole cells): our pixels, already rendered for the box
+    and padded to whole cells, would be resampled.
+    """
+    global _KITTY_CLASS
+    if _KITTY_CLASS is None:
+        from textual_image.renderable import tgp
+        from textual_image.widget._base import Image as BaseImage
+
+        class _ExactTGP(tgp.Image):
+            def _send_image_to_terminal(self, width: int, height: int) -> None:
+                self.terminal_image_id = next(tgp.Image._image_id_counter)
+                data = self._image_data.to_base64()
+                while data:
+                    chunk, data = data[:4096], data[4096:]
+                    tgp._send_tgp_message(
+                        i=self.terminal_image_id, m=1 if data else 0, f=100, payload=chunk, q=2
+                    )
+
+        class KittyImage(BaseImage, Renderable=_ExactTGP):  # type: ignore[call-arg]
+            pass
+
+        _KITTY_CLASS = KittyImage
+    return _KITTY_CLASS(image)  # type: ignore[call-arg,arg-type]
+
+
+def pad_to_cells(image: Image.Image, cell: tuple[int, int]) -> Image.Image:
+    """``image`` at the top-left of a black picture of whole cells (unchanged if it fits)."""
+    from PIL import Image as PILImage
+
+    width = -(-image.width // cell[0]) * cell[0]
+    height = -(-image.height // cell[1]) * cell[1]
+    if (width, height) == image.size:
+        return image
+    padded = PILImage.new(image.mode, (width, height), 0)
+    padded.paste(image, (0, 0))
+    return padded
+
+
 class ImageView(Container):
     """Shows one rendered image, or a message (no image, an error) in its place."""
 
@@ -180,9 +227,7 @@ class ImageView(Container):
         if self.mode is GraphicsMode.SIXEL:
             widget = _sixel_widget(image)
         else:
-            from textual_image.widget import TGPImage
-
-            widget = TGPImage(image)
+            widget = _kitty_widget(pad_to_cells(image, (cw, ch)))
         widget.styles.width = cells_w
         widget.styles.height = cells_h
         widget.add_class("image")
