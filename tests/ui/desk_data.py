@@ -101,13 +101,15 @@ def make_desk(folder: Path, *, filled: bool = True) -> Desk:
 
 def add_name_and_count(desk: Desk) -> Desk:
     """Two more orders with their images: kim's carry another Patient Name (flag NAME); park's
-    MPPS reports three images where two arrived (flag COUNT)."""
+    MPPS reports three images where two arrived (flag COUNT). Their Study Instance UIDs are
+    fixed: the wide snapshot shows the newest study's tags."""
     service = desk.service
     kim = service.create(
         replace(
             ORDER, patient_name="KIM^LEE", patient_id="P5", accession_number="A5",
             scheduled_procedure_step_id="S5", scheduled_procedure_step_start_time="1600",
             requested_procedure_description="CT sinus",
+            study_instance_uid="1.2.826.0.1.3680043.8.498.60005",
         )
     )  # fmt: skip
     park = service.create(
@@ -115,6 +117,7 @@ def add_name_and_count(desk: Desk) -> Desk:
             ORDER, patient_name="PARK^JUN", patient_id="P6", accession_number="A6",
             scheduled_procedure_step_id="S6", scheduled_procedure_step_start_time="1700",
             requested_procedure_description="CT spine",
+            study_instance_uid="1.2.826.0.1.3680043.8.498.60006",
         )
     )  # fmt: skip
     desk.orders.update(kim=kim, park=park)

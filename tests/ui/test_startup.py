@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.ui.conftest import store_config
-from tui_pacs.services.demo import STUDIES
+from tests.ui.conftest import NOW, TODAY, store_config
+from tui_pacs.services.demo import STUDIES, demo_studies, desk_studies
 from tui_pacs.ui.messages import ChangesArrived
 from tui_pacs.ui.widgets.study_table import StudyTable
 
@@ -37,8 +37,11 @@ async def test_demo_fills_an_empty_archive(tmp_path: Path, console_factory) -> N
         table = console.app.screen.query_one(StudyTable)
         console.app.poll_changes()
         await console.settle()
-        assert table.row_count == len(STUDIES)
-        assert "Studies 1–20 of 20" in str(console.app.screen.query_one("#studies-title").render())
+        # The demo's studies and those of today's worklist (see test_demo_worklist.py).
+        total = len(STUDIES) + len(desk_studies(demo_studies(TODAY, NOW), NOW))
+        assert table.row_count == total
+        title = str(console.app.screen.query_one("#studies-title").render())
+        assert f"Studies 1–{total} of {total}" in title
 
 
 @pytest.mark.asyncio

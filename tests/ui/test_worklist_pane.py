@@ -227,3 +227,17 @@ async def test_pane_keys_and_default_visibility(console_factory, demo_config) ->
         await console.pilot.press("W")
         await console.settle()
         assert pane.display and not pane.has_class("-large")
+
+
+async def test_demo_shows_the_pane_with_every_flag(console_factory, tmp_path: Path) -> None:
+    """--demo on a fresh store: the pane appears on the first screen once today's demo orders
+    arrive (change feed), with one of each flag for a new user to see."""
+    from tests.ui.conftest import store_config
+
+    async with console_factory(store_config(tmp_path / "fresh"), demo=True) as console:
+        console.app.poll_changes()
+        await console.settle()
+        pane = pane_of(console)
+        assert pane.display
+        codes = {code for row in cells(pane).values() for code in row[0].split()}
+        assert {"ID", "NAME", "COUNT", "NOIMG", "NO"} <= codes

@@ -143,11 +143,17 @@ class PacsApp(App[None]):
                     self.notify, "Filling the archive with demo studies…", title="Demo"
                 )
                 ingestor = hosted.ingestor if hosted is not None else None
-                summary = fill_demo(config, today=self.context.today(), ingestor=ingestor)
+                summary = fill_demo(
+                    config,
+                    today=self.context.today(),
+                    now=self.context.now(),
+                    ingestor=ingestor,
+                    worklist=True,
+                )
                 self.call_from_thread(
                     self.notify,
                     f"{summary.studies} studies of {summary.patients} patients "
-                    f"({summary.instances} images) added.",
+                    f"({summary.instances} images) and {summary.orders} orders of today added.",
                     title="Demo archive",
                 )
             else:

@@ -163,9 +163,9 @@ class ArchiveScreen(ConsoleScreen):
     def _page_shown(self, message: StudyList.PageShown) -> None:
         if not message.page.studies:
             self._select_study(None)
-        if self._show_uid is not None and message.reason != "changes":
-            if not self._place_shown_study():
-                self._show_uid = None  # not among the studies of its patient: left alone
+        shown = self._show_uid is not None and message.reason != "changes"
+        if shown and not self._place_shown_study():
+            self._show_uid = None  # not among the studies of its patient: left alone
 
     @on(SeriesShown)
     def _series_shown(self, message: SeriesShown) -> None:

@@ -45,7 +45,7 @@ COLUMNS: tuple[tuple[str, str, int | None], ...] = (
     ("patient", "Patient", 16),
     ("modality", "Mod", 3),
     ("status", "Status", 11),
-    ("images", "Ser/Img", 8),
+    ("images", "Ser/Img", 10),
     ("mpps", "MPPS", 11),
     ("patient_id", "ID", 10),
     ("accession", "Accession", 10),
