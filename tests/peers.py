@@ -70,7 +70,9 @@ def dcmtk_env() -> dict[str, str]:
     return env
 
 
-def run_dcmtk(tool: str, *args: str, timeout: float = 300, check: bool = False) -> subprocess.CompletedProcess[str]:
+def run_dcmtk(
+    tool: str, *args: str, timeout: float = 300, check: bool = False
+) -> subprocess.CompletedProcess[str]:
     """Run a DCMTK tool by full path with Nagle's algorithm off."""
     require_dcmtk()
     return subprocess.run(
@@ -134,7 +136,8 @@ class NodeProcess:
         return self.folder / "archive"
 
     def start(self, timeout: float = 30.0) -> NodeProcess:
-        self._stderr = open(self.stderr_path, "ab")
+        # Open for the life of the process (closed in stop()), not for a block.
+        self._stderr = open(self.stderr_path, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tui_pacs", "--config", str(self.config_path), "serve"],
             stdout=subprocess.DEVNULL,

@@ -361,9 +361,9 @@ def _convert(attr: str, value: Any, where: str, path: Path | None) -> Any:
                 allowed = ", ".join(p.value for p in DuplicatePolicy)
                 raise ConfigError(f"{where}: {value!r}; allowed: {allowed}") from None
         case "console_graphics":
-            allowed = ("auto", "sixel", "kitty", "halfcell", "none")
-            if not isinstance(value, str) or value.strip().lower() not in allowed:
-                raise ConfigError(f"{where}: expected one of {', '.join(allowed)}")
+            modes = ("auto", "sixel", "kitty", "halfcell", "none")
+            if not isinstance(value, str) or value.strip().lower() not in modes:
+                raise ConfigError(f"{where}: expected one of {', '.join(modes)}")
             return value.strip().lower()
         case "worklist_complete_after":
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:

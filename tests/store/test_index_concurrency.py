@@ -21,8 +21,15 @@ def test_concurrent_new_series_keep_modalities_in_study(config: Config) -> None:
             barrier = threading.Barrier(2)
             errors: list[BaseException] = []
 
-            def add(ingestor: Ingestor, modality: str, uid: str = study_uid) -> None:
-                blob = to_bytes(make_dataset(study_uid=uid, series_uid=new_uid(), modality=modality))
+            def add(
+                ingestor: Ingestor,
+                modality: str,
+                uid: str = study_uid,
+                barrier: threading.Barrier = barrier,
+                errors: list[BaseException] = errors,
+            ) -> None:
+                dataset = make_dataset(study_uid=uid, series_uid=new_uid(), modality=modality)
+                blob = to_bytes(dataset)
                 barrier.wait()
                 try:
                     ingestor.store_bytes(blob)

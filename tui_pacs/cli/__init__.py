@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
@@ -16,10 +16,8 @@ from tui_pacs import __version__
 from tui_pacs.config import ENV_CONFIG, Config, load_config
 from tui_pacs.errors import PacsError
 
-F = TypeVar("F", bound=Callable[..., Any])
 
-
-def handle_errors(func: F) -> F:
+def handle_errors[F: Callable[..., Any]](func: F) -> F:
     """Print a PacsError as ``Title: message`` on stderr and exit 1, without a traceback."""
 
     @functools.wraps(func)
@@ -90,9 +88,9 @@ def main(ctx: click.Context, config_path: str | None, demo: bool, graphics: str 
 # Register the commands (imported for their side effect on ``main``).
 from tui_pacs.cli import archive as _archive  # noqa: E402,F401
 from tui_pacs.cli import commitment as _commitment  # noqa: E402,F401
-from tui_pacs.cli import remote as _remote  # noqa: E402,F401
 from tui_pacs.cli import jobs as _jobs  # noqa: E402,F401
-from tui_pacs.cli import qr as _qr  # noqa: E402,F401
 from tui_pacs.cli import nodes as _nodes  # noqa: E402,F401
+from tui_pacs.cli import qr as _qr  # noqa: E402,F401
+from tui_pacs.cli import remote as _remote  # noqa: E402,F401
 from tui_pacs.cli import view as _view  # noqa: E402,F401
 from tui_pacs.cli import worklist as _worklist  # noqa: E402,F401

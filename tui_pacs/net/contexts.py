@@ -1,4 +1,4 @@
-"""Presentation contexts: every storage SOP class pynetdicom knows, every transfer syntax pydicom knows."""
+"""Presentation contexts: every storage SOP class pynetdicom knows, every syntax pydicom knows."""
 
 from __future__ import annotations
 

@@ -32,8 +32,10 @@ class Source:
     size: int = 0
 
 
-def iter_sources(paths: Iterable[str | os.PathLike[str]], problems: list[ImportProblem]) -> Iterator[Source]:
-    """Expand paths into files: folders recursively, DICOMDIRs to what they reference, zips to members.
+def iter_sources(
+    paths: Iterable[str | os.PathLike[str]], problems: list[ImportProblem]
+) -> Iterator[Source]:
+    """Expand paths into files: folders recursively, DICOMDIRs to what they list, zips to members.
 
     Paths that do not exist are recorded in ``problems``.
     """
@@ -52,7 +54,9 @@ def iter_sources(paths: Iterable[str | os.PathLike[str]], problems: list[ImportP
             yield from _file_sources(path, seen, problems, top_level=True)
 
 
-def _file_sources(path: Path, seen: set[Path], problems: list[ImportProblem], top_level: bool) -> Iterator[Source]:
+def _file_sources(
+    path: Path, seen: set[Path], problems: list[ImportProblem], top_level: bool
+) -> Iterator[Source]:
     resolved = path.resolve()
     if resolved in seen:
         return
@@ -78,7 +82,9 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _dicomdir_sources(path: Path, seen: set[Path], problems: list[ImportProblem]) -> Iterator[Source]:
+def _dicomdir_sources(
+    path: Path, seen: set[Path], problems: list[ImportProblem]
+) -> Iterator[Source]:
     # The directory records are read directly: pydicom's FileSet drops a record whose file is
     # missing with only a warning, and the person importing a CD must hear about it.
     from pydicom import dcmread

@@ -145,7 +145,8 @@ class Ingestor:
         transfer_syntax = validate_uid(transfer_syntax, "Transfer Syntax UID")
         header = file_header(record.sop_class_uid, record.sop_instance_uid, transfer_syntax)
         temp = self.archive.write_temp([header, memoryview(blob)[offset:]])
-        result = self.writer.submit(PendingInstance(record, temp, transfer_syntax, calling_ae_title))
+        pending = PendingInstance(record, temp, transfer_syntax, calling_ae_title)
+        result = self.writer.submit(pending)
         self.last_received = utcnow()
         return result
 

@@ -7,6 +7,7 @@ place by the index writer, so a crash leaves either the whole file or nothing in
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import logging
@@ -156,10 +157,8 @@ class Archive:
 
     @staticmethod
     def discard(path: Path) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
-        except FileNotFoundError:
-            pass
 
     def remove(self, rel: str) -> None:
         """Delete an archived file (after its index row is gone) and prune empty folders."""
@@ -235,10 +234,8 @@ class Archive:
 
     def close(self) -> None:
         """Remove this process's (empty) incoming folder."""
-        try:
+        with contextlib.suppress(OSError):
             self.incoming.rmdir()
-        except OSError:
-            pass
 
 
 def _alive(pid: int) -> bool:

@@ -558,7 +558,8 @@ def dataset_offset(blob: bytes | memoryview) -> tuple[int, str | None]:
         return 0, None
     view = memoryview(blob)
     transfer_syntax = None
-    long_vrs = {b"OB", b"OW", b"OF", b"SQ", b"UT", b"UN", b"UC", b"UR", b"OD", b"OL", b"OV", b"SV", b"UV"}
+    long_vrs = {b"OB", b"OW", b"OF", b"SQ", b"UT", b"UN", b"UC",
+                b"UR", b"OD", b"OL", b"OV", b"SV", b"UV"}  # fmt: skip
     while pos + 8 <= len(view):
         group = int.from_bytes(view[pos : pos + 2], "little")
         if group != 0x0002:

@@ -291,7 +291,8 @@ class Index:
                 study = (
                     Study.select(Study.id, Study.modalities_in_study, Study.sop_classes_in_study)
                     .where(Study.id == study.get_id())
-                    .for_update("FOR NO KEY UPDATE")
+                    # peewee takes the lock clause as a string; its stubs only say bool.
+                    .for_update("FOR NO KEY UPDATE")  # type: ignore[arg-type]
                     .get()
                 )
             parents = _Parents(
@@ -349,9 +350,8 @@ class Index:
         new_patient = new_study = new_series = False
         series = Series.get_or_none(Series.series_instance_uid == rec.series_instance_uid)
         if series is not None:
-            study = series.study
-            patient = study.patient
-            return series, False, study, False, patient, False
+            known = series.study
+            return series, False, known, False, known.patient, False
         study = Study.get_or_none(Study.study_instance_uid == rec.study_instance_uid)
         if study is None:
             patient = Patient.get_or_none(
@@ -531,7 +531,8 @@ class IndexWriter:
             else:
                 work.outcome.result = result
             work.done.set()
-        log.debug("indexed %d instance(s) in %.1f ms", len(batch), 1e3 * (time.perf_counter() - started))
+        elapsed_ms = 1e3 * (time.perf_counter() - started)
+        log.debug("indexed %d instance(s) in %.1f ms", len(batch), elapsed_ms)
 
     def close(self) -> None:
         """Finish everything queued, then stop the thread."""
