@@ -21,6 +21,8 @@ from dataclasses import dataclass
 ENV_GRAPHICS = "TUI_PACS_GRAPHICS"
 #: Kitty learnt unicode placeholders in this version.
 KITTY_PLACEHOLDERS = (0, 28)
+#: Probe reason of a terminal reporting 0 columns or rows (some serial consoles, bare ptys).
+NO_SIZE = "terminal reports no size"
 _XTVERSION = re.compile(r"\x1bP>\|([^\x1b]*)\x1b\\")
 _KITTY = re.compile(r"kitty\((\d+)\.(\d+)")
 
@@ -105,6 +107,13 @@ def probe() -> tuple[GraphicsMode, str, int, int]:
         sys.__stdout__ and sys.__stdout__.isatty() and sys.__stdin__ and sys.__stdin__.isatty()
     ):
         return GraphicsMode.HALFCELL, "not a terminal", 10, 20
+    try:
+        size = os.get_terminal_size(sys.__stdout__.fileno())
+    except OSError:
+        size = os.terminal_size((0, 0))
+    if not size.columns or not size.lines:
+        # textual-image divides by the size: importing it would raise ZeroDivisionError.
+        return GraphicsMode.HALFCELL, NO_SIZE, 10, 20
     # Importing the widgets probes the terminal once and caches the answer (it must happen
     # before Textual reads stdin).
     import textual_image.widget  # noqa: F401
@@ -138,8 +147,11 @@ def resolve(cli: str | None, configured: str | None = None) -> Graphics:
         mode, reason, width, height = probe()
         result = Graphics(mode, width, height, f"probe: {reason}")
     elif chosen in (GraphicsMode.SIXEL, GraphicsMode.KITTY):
-        _, _, width, height = probe()
-        result = Graphics(chosen, width, height, source)
+        _, reason, width, height = probe()
+        if reason == NO_SIZE:  # the image widgets cannot be loaded on such a terminal
+            result = Graphics(GraphicsMode.HALFCELL, reason=f"{source} {chosen.value}: {reason}")
+        else:
+            result = Graphics(chosen, width, height, source)
     else:
         result = Graphics(chosen, reason=source)
     set_current(result)
