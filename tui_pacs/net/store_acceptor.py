@@ -34,7 +34,6 @@ import contextlib
 import copy
 import functools
 import logging
-import select
 import socket
 import struct
 import threading
@@ -301,10 +300,13 @@ class StoreAssociation(Association):
             left = deadline - time.monotonic()
             if left <= 0:
                 return None if seen <= 0 else False
-            readable, _, _ = select.select([sock], [], [], min(left, 0.5))
-            if not readable:
+            # A short timeout so that a listener stopping (kill) is noticed; poll() inside,
+            # so any descriptor number works (select() stops at 1024).
+            sock.settimeout(min(left, 0.5))
+            try:
+                data = sock.recv(PEEK_LIMIT + 6, socket.MSG_PEEK)
+            except TimeoutError:
                 continue
-            data = sock.recv(PEEK_LIMIT + 6, socket.MSG_PEEK)
             if not data:
                 return False  # closed before a request: let pynetdicom see it as it would
             if data[0] != A_ASSOCIATE_RQ_TYPE:
