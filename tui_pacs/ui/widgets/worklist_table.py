@@ -101,9 +101,11 @@ def flag_lines(row: DeskRow) -> list[str]:
 
 
 def images_text(progress: OrderProgress) -> str:
-    """``series/instances`` received, ``/mpps`` when an MPPS reported a different count."""
+    """``series/instances`` received, then ``(n)`` when a finished MPPS reported another count
+    (an MPPS in progress has not reported its images yet)."""
     text = f"{progress.series_received}/{progress.instances_received}"
-    if progress.mpps_status and progress.mpps_instances != progress.instances_received:
+    final = progress.mpps_status in ("COMPLETED", "DISCONTINUED")
+    if final and progress.mpps_instances != progress.instances_received:
         text += f" ({progress.mpps_instances})"
     return text
 
