@@ -26,6 +26,7 @@ from tests.net.dul_wire import (
     EXPLICIT_LE,
     IMPLICIT_LE,
     MR_IMAGE_STORAGE,
+    STUDY_ROOT_FIND,
     VERIFICATION,
     Peer,
     accepted_contexts,
@@ -470,3 +471,21 @@ def test_pynetdicom_scu_stores_and_echoes(listeners: Callable[..., Listener], fa
     assert request.sop_instance_uid == ds.SOPInstanceUID
     del ds.file_meta
     assert received == encode_dataset(ds)
+
+
+def test_pynetdicom_association_keeps_a_blocking_socket(listeners: Callable[..., Listener]) -> None:
+    """An association handed to pynetdicom after the peek survives a pause inside a PDU."""
+    listener = listeners()
+    peer = Peer(listener.port)
+    try:
+        contexts = [(1, STUDY_ROOT_FIND, [IMPLICIT_LE]), (3, VERIFICATION, [IMPLICIT_LE])]
+        assert peer.associate(associate_rq(contexts)).type == 0x02
+        assert served_here(listener) == [False]
+        echo = p_data((3, 0x03, c_echo_rq(5)))
+        peer.send(echo[:20])
+        time.sleep(1.2)  # longer than the peek's 0.5 s socket timeout: what this test is about
+        peer.send(echo[20:])
+        rsp, _ = peer.read_response()
+        assert (rsp.MessageIDBeingRespondedTo, rsp.Status) == (5, 0)
+    finally:
+        peer.close()

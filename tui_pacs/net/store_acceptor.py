@@ -265,6 +265,7 @@ class StoreAssociation(Association):
         if sock is None:
             return
         self._raw = sock
+        blocking = sock.gettimeout()
         try:
             decision = self._peek_request(sock)
         except (OSError, ValueError):
@@ -273,7 +274,10 @@ class StoreAssociation(Association):
             self._close()
             return
         if decision is False:
-            self.run_reactor()  # pynetdicom's own reactor: nothing has been read
+            # pynetdicom's own reactor, on the socket exactly as it would have had it.
+            with contextlib.suppress(OSError):
+                sock.settimeout(blocking)
+            self.run_reactor()
             return
         self.fast = True
         try:
