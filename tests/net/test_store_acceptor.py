@@ -489,3 +489,21 @@ def test_pynetdicom_association_keeps_a_blocking_socket(listeners: Callable[...,
         assert (rsp.MessageIDBeingRespondedTo, rsp.Status) == (5, 0)
     finally:
         peer.close()
+
+
+@pytest.mark.parametrize("sent", [b"", associate_rq(CONTEXTS)[:30]], ids=["nothing", "partial-rq"])
+def test_no_complete_request_within_the_acse_timeout_is_closed(
+    listeners: Callable[..., Listener], sent: bytes
+) -> None:
+    """A connection that never completes its A-ASSOCIATE-RQ is closed after the ACSE timeout."""
+    listener = listeners()
+    listener.ae.acse_timeout = 1
+    peer = Peer(listener.port)
+    try:
+        peer.send(sent)
+        started = time.monotonic()
+        assert peer.closed_by_peer(timeout=8)
+        assert time.monotonic() - started < 6
+    finally:
+        peer.close()
+    wait_for(lambda: listener.active_associations == 0)

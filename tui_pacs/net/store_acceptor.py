@@ -294,8 +294,9 @@ class StoreAssociation(Association):
 
         Returns:
             The decoded request when this association is served here, False when pynetdicom
-            serves it, None when nothing came within the ACSE timeout (or the listener closed
-            the connection): pynetdicom would close it without a word too.
+            serves it, None when no complete request came within the ACSE timeout (or the
+            listener closed the connection): the connection is closed without a word, as
+            pynetdicom does when nothing comes (a partial request would hold its reader).
         """
         timeout = self.acse_timeout or 30.0
         deadline = time.monotonic() + timeout
@@ -303,7 +304,7 @@ class StoreAssociation(Association):
         while not self._kill:
             left = deadline - time.monotonic()
             if left <= 0:
-                return None if seen <= 0 else False
+                return None
             # A short timeout so that a listener stopping (kill) is noticed; poll() inside,
             # so any descriptor number works (select() stops at 1024).
             sock.settimeout(min(left, 0.5))
