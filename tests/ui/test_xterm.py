@@ -12,6 +12,7 @@ allow exactly that.
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -98,14 +99,6 @@ def tui_pacs_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "tui_pacs"]
 
 
-def free_display() -> int:
-    """A display number with no X server lock file."""
-    for n in range(90, 140):
-        if not Path(f"/tmp/.X{n}-lock").exists() and not Path(f"/tmp/.X11-unix/X{n}").exists():
-            return n
-    raise RuntimeError("no free X display number")
-
-
 def wait_for(condition: Callable[[], Any], timeout: float, what: str, step: float = 0.1) -> Any:
     """Poll ``condition`` until it returns a true value (a screen has nothing to wait on)."""
     deadline = time.monotonic() + timeout
@@ -138,18 +131,27 @@ def xterm(command: str, geometry: str, screen: str = "640x480x24") -> Iterator[X
     """Run ``command`` (a shell line) in xterm as a VT340 with 256 colour registers on Xvfb."""
     for path, what in ((XTERM, "xterm"), (XVFB, "Xvfb"), (IMPORT, "ImageMagick import")):
         require(path, what)
-    display = free_display()
-    env = {**os.environ, "DISPLAY": f":{display}"}
-    env.pop("TUI_PACS_GRAPHICS", None)
-    env.pop("TUI_PACS_CONFIG", None)
+    # Xvfb picks a free display itself and writes its number once it accepts clients (two
+    # test workers scanning for free numbers could pick the same one).
+    read_end, write_end = os.pipe()
     xvfb = subprocess.Popen(
-        [str(XVFB), f":{display}", "-screen", "0", screen, "-nolisten", "tcp"],
+        [str(XVFB), "-displayfd", str(write_end), "-screen", "0", screen, "-nolisten", "tcp"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        pass_fds=(write_end,),
     )
+    os.close(write_end)
     term = None
     try:
-        wait_for(lambda: Path(f"/tmp/.X11-unix/X{display}").exists(), 10, "Xvfb")
+        with os.fdopen(read_end, "rb") as announced:
+            ready, _, _ = select.select([announced], [], [], 20)
+            number = announced.readline().strip() if ready else b""
+        assert number.isdigit(), "Xvfb did not start"
+        display = int(number)
+        env = {**os.environ, "DISPLAY": f":{display}"}
+        # pytest-xdist workers export COLUMNS=80 LINES=24, which Textual would believe.
+        for name in ("TUI_PACS_GRAPHICS", "TUI_PACS_CONFIG", "COLUMNS", "LINES"):
+            env.pop(name, None)
         term = subprocess.Popen(
             [
                 str(XTERM), "-ti", "vt340", "-b", "0", "-bw", "0", "-geometry", geometry,
