@@ -45,6 +45,21 @@ def _touch(job_id: int) -> None:
     Change.create(kind=CHANGE_KIND, uid=str(job_id))
 
 
+def _update_running(job_id: int, owner: str, values: dict[Any, Any]) -> bool:
+    """Write ``values`` to the job if ``owner`` still runs it; False when it no longer does."""
+    with write_transaction():
+        mine = (
+            Job.update(values)
+            .where(
+                (Job.id == job_id) & (Job.owner == owner) & (Job.state == JobState.RUNNING.value)
+            )
+            .execute()
+        )
+        if mine:
+            _touch(job_id)
+    return bool(mine)
+
+
 def to_info(row: Job) -> JobInfo:
     """A frozen snapshot of a job row."""
     try:
@@ -182,17 +197,7 @@ def record_progress(
     }
     if error is not None:
         values[Job.error] = error[:MAX_ERROR]
-    with write_transaction():
-        mine = (
-            Job.update(values)
-            .where(
-                (Job.id == job_id) & (Job.owner == owner) & (Job.state == JobState.RUNNING.value)
-            )
-            .execute()
-        )
-        if mine:
-            _touch(job_id)
-    return bool(mine)
+    return _update_running(job_id, owner, values)
 
 
 def finish(
@@ -224,32 +229,18 @@ def finish(
         if key == "failed_uids":
             value = "\\".join(value)
         values[getattr(Job, key)] = value
-    with write_transaction():
-        mine = (
-            Job.update(values)
-            .where(
-                (Job.id == job_id) & (Job.owner == owner) & (Job.state == JobState.RUNNING.value)
-            )
-            .execute()
-        )
-        if mine:
-            _touch(job_id)
-    return bool(mine)
+    return _update_running(job_id, owner, values)
 
 
 def requeue(job_id: int, owner: str, note: str = "") -> bool:
     """Put a job this owner is running back in the queue (the node is stopping cleanly)."""
-    with write_transaction():
-        mine = (
-            Job.update(state=JobState.QUEUED.value, owner="", error=note, updated_at=utcnow())
-            .where(
-                (Job.id == job_id) & (Job.owner == owner) & (Job.state == JobState.RUNNING.value)
-            )
-            .execute()
-        )
-        if mine:
-            _touch(job_id)
-    return bool(mine)
+    values: dict[Any, Any] = {
+        Job.state: JobState.QUEUED.value,
+        Job.owner: "",
+        Job.error: note,
+        Job.updated_at: utcnow(),
+    }
+    return _update_running(job_id, owner, values)
 
 
 def request_cancel(job_id: int) -> JobState:
