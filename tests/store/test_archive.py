@@ -248,6 +248,6 @@ def test_unusable_storage_folder_is_a_store_error(tmp_path: Path) -> None:
 
 
 def test_alive_check() -> None:
-    """The PID check says dead for a reaped child and alive for ourselves."""
-    assert archive_module._alive(os.getpid())
-    assert not archive_module._alive(_dead_pid())
+    """The PID check the archive uses says dead for a reaped child and alive for ourselves."""
+    assert archive_module.pid_alive(os.getpid())
+    assert not archive_module.pid_alive(_dead_pid())

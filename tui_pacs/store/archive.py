@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tui_pacs.errors import InvalidUIDError, StoreError
+from tui_pacs.store.heartbeat import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +191,7 @@ class Archive:
             owner, _, pid = folder.name.rpartition("-")
             if folder == self.incoming or owner != host or not pid.isdigit():
                 continue
-            if _alive(int(pid)):
+            if pid_alive(int(pid)):
                 continue
             dead_folders.append(folder)
             stale.extend(folder.glob("*.tmp"))
@@ -236,13 +237,3 @@ class Archive:
         """Remove this process's (empty) incoming folder."""
         with contextlib.suppress(OSError):
             self.incoming.rmdir()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
