@@ -204,6 +204,24 @@ def _row_to_node(row: RemoteNodeRow) -> RemoteNode:
     )
 
 
+def _row_values(node: RemoteNode) -> dict[str, object]:
+    """The columns of ``node``'s row (the inverse of :func:`_row_to_node`)."""
+    return {
+        "name": node.name,
+        "ae_title": node.ae_title,
+        "host": node.host,
+        "port": node.port,
+        "description": node.description,
+        "allowed_services": services_text(node.allowed_services),
+        "retrieve_method": node.retrieve_method,
+    }
+
+
+def _services(value: Iterable[DimseService] | str) -> frozenset[DimseService]:
+    """Services given as text (``"echo,find"``, parsed) or as services."""
+    return parse_services(value) if isinstance(value, str) else frozenset(value)
+
+
 _SERVICE_VALUES = frozenset(s.value for s in DimseService)
 
 
@@ -358,11 +376,7 @@ class NodeRegistry:
             InvalidNodeError: A field is not valid.
             DuplicateNodeError: A node (config or database) already has this name.
         """
-        services = (
-            parse_services(allowed_services)
-            if isinstance(allowed_services, str)
-            else frozenset(allowed_services)
-        )
+        services = _services(allowed_services)
         node = validate_node(
             RemoteNode(
                 name=name,
@@ -382,15 +396,7 @@ class NodeRegistry:
                 with self.db.atomic():
                     if RemoteNodeRow.select().where(RemoteNodeRow.name == node.name).exists():
                         raise DuplicateNodeError(f"a node called {node.name!r} already exists")
-                    RemoteNodeRow.create(
-                        name=node.name,
-                        ae_title=node.ae_title,
-                        host=node.host,
-                        port=node.port,
-                        description=node.description,
-                        allowed_services=services_text(node.allowed_services),
-                        retrieve_method=node.retrieve_method,
-                    )
+                    RemoteNodeRow.create(**_row_values(node))
                     Change.create(kind=CHANGE_KIND, uid=node.name)
             except pw.IntegrityError:
                 raise DuplicateNodeError(f"a node called {node.name!r} already exists") from None
@@ -439,11 +445,7 @@ class NodeRegistry:
                 if value is not None:
                     changes[field] = value
             if allowed_services is not None:
-                changes["allowed_services"] = (
-                    parse_services(allowed_services)
-                    if isinstance(allowed_services, str)
-                    else frozenset(allowed_services)
-                )
+                changes["allowed_services"] = _services(allowed_services)
             node = validate_node(replace(current, **changes))  # type: ignore[arg-type]
             renamed = node.name != name
             if renamed and self._config_node(node.name) is not None:
@@ -454,16 +456,9 @@ class NodeRegistry:
                         RemoteNodeRow.name == node.name
                     ).exists():
                         raise DuplicateNodeError(f"a node called {node.name!r} already exists")
-                    RemoteNodeRow.update(
-                        name=node.name,
-                        ae_title=node.ae_title,
-                        host=node.host,
-                        port=node.port,
-                        description=node.description,
-                        allowed_services=services_text(node.allowed_services),
-                        retrieve_method=node.retrieve_method,
-                        updated_at=utcnow(),
-                    ).where(RemoteNodeRow.name == name).execute()
+                    RemoteNodeRow.update(**_row_values(node), updated_at=utcnow()).where(
+                        RemoteNodeRow.name == name
+                    ).execute()
                     if renamed:
                         NodeEchoRow.delete().where(NodeEchoRow.node_name == node.name).execute()
                         NodeEchoRow.update(node_name=node.name).where(
