@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from tui_pacs.model import SeriesSummary, StudySummary
-from tui_pacs.ui.widgets.study_table import format_date, format_name
+from tui_pacs.ui.widgets.study_table import format_date, study_cells
 
 MARK = "●"
 
@@ -107,15 +107,7 @@ class RemoteStudyTable(MarkedTable):
         series = study.number_of_study_related_series
         images = study.number_of_study_related_instances
         counts = f"{series}/{images}" if series or images else ""
-        return [
-            Text(format_name(study.patient_name), overflow="ellipsis", no_wrap=True),
-            study.patient_id,
-            format_date(study.study_date, study.study_time),
-            "/".join(study.modalities_in_study),
-            Text(study.study_description, overflow="ellipsis", no_wrap=True),
-            study.accession_number,
-            counts.rjust(8),
-        ]
+        return [*study_cells(study), counts.rjust(8)]
 
 
 class RemoteSeriesTable(MarkedTable):

@@ -40,6 +40,18 @@ def format_name(name: str) -> str:
     return f"{family}, {rest}" if rest else family
 
 
+def study_cells(study: StudySummary) -> list[str | Text]:
+    """A study's cells up to the accession number (the columns every study table shows)."""
+    return [
+        Text(format_name(study.patient_name), overflow="ellipsis", no_wrap=True),
+        study.patient_id,
+        format_date(study.study_date, study.study_time),
+        "/".join(study.modalities_in_study),
+        Text(study.study_description, overflow="ellipsis", no_wrap=True),
+        study.accession_number,
+    ]
+
+
 class StudyTable(DataTable[str | Text]):
     """Shows one page of studies; the row key is the Study Instance UID.
 
@@ -133,12 +145,7 @@ class StudyTable(DataTable[str | Text]):
     @staticmethod
     def _cells(study: StudySummary) -> list[str | Text]:
         return [
-            Text(format_name(study.patient_name), overflow="ellipsis", no_wrap=True),
-            study.patient_id,
-            format_date(study.study_date, study.study_time),
-            "/".join(study.modalities_in_study),
-            Text(study.study_description, overflow="ellipsis", no_wrap=True),
-            study.accession_number,
+            *study_cells(study),
             Text(
                 f"{study.number_of_study_related_series}/{study.number_of_study_related_instances}",
                 justify="right",
