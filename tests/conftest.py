@@ -78,32 +78,29 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     yield url
 
 
-@pytest.fixture
-def config(tmp_path: Path, db_url: str) -> Config:
-    """A config whose archive and database live in tmp_path (or the test PostgreSQL)."""
+def _folder_config(folder: Path, database_url: str) -> Config:
+    """A loopback config whose archive and log live in ``folder``."""
     return replace(
         Config(),
         ae_title="TEST_PACS",
         bind_address="127.0.0.1",
         port=0,
-        storage_path=tmp_path / "archive",
-        database_url=db_url,
-        log_file=tmp_path / "tui-pacs.log",
+        storage_path=folder / "archive",
+        database_url=database_url,
+        log_file=folder / "tui-pacs.log",
     )
+
+
+@pytest.fixture
+def config(tmp_path: Path, db_url: str) -> Config:
+    """A config whose archive and database live in tmp_path (or the test PostgreSQL)."""
+    return _folder_config(tmp_path, db_url)
 
 
 @pytest.fixture
 def sqlite_config(tmp_path: Path) -> Config:
     """Like ``config`` but SQLite only (for tests that do not touch the index semantics)."""
-    return replace(
-        Config(),
-        ae_title="TEST_PACS",
-        bind_address="127.0.0.1",
-        port=0,
-        storage_path=tmp_path / "archive",
-        database_url=f"sqlite:///{tmp_path / 'index.sqlite3'}",
-        log_file=tmp_path / "tui-pacs.log",
-    )
+    return _folder_config(tmp_path, f"sqlite:///{tmp_path / 'index.sqlite3'}")
 
 
 @pytest.fixture(autouse=True)

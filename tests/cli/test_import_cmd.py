@@ -9,6 +9,7 @@ from pathlib import Path
 
 from click.testing import CliRunner, Result
 
+from tests.cli.config_file import write_config_file
 from tests.services.test_importer import build_tree
 from tests.store.synthetic import archive_files, make_dataset, new_uid, row_counts, write
 from tui_pacs.cli import main
@@ -16,15 +17,6 @@ from tui_pacs.config import Config
 from tui_pacs.store.models import Instance
 
 SUMMARY = re.compile(r"^imported (\d+), duplicates (\d+), rejected (\d+)$", re.M)
-
-
-def _config_file(config: Config, folder: Path) -> Path:
-    path = folder / "tui-pacs.toml"
-    path.write_text(
-        f'[storage]\npath = "{config.storage_path}"\ndatabase_url = "{config.database_url}"\n',
-        encoding="utf-8",
-    )
-    return path
 
 
 def _import(cfg: Path, *paths: Path, quiet: bool = False) -> Result:
@@ -41,7 +33,7 @@ def _summary(result: Result) -> tuple[int, int, int]:
 def test_import_lists_rejections_and_exits_1(config: Config, tmp_path: Path) -> None:
     """Bad files are listed on stderr with their reason, counted, and make the exit status 1."""
     tree = build_tree(tmp_path)
-    cfg = _config_file(config, tmp_path)
+    cfg = write_config_file(config, tmp_path)
     result = _import(cfg, tree.root)
     assert result.exit_code == 1, result.output
     assert _summary(result) == (len(tree.sops), 0, len(tree.rejected))
@@ -70,7 +62,7 @@ def test_clean_import_exits_0_and_reimport_is_all_duplicates(
         write(
             make_dataset(study_uid=study, series_uid=series, instance_number=n), folder / f"{n}.dcm"
         )
-    cfg = _config_file(config, tmp_path)
+    cfg = write_config_file(config, tmp_path)
     first = _import(cfg, folder)
     assert first.exit_code == 0, first.output
     assert _summary(first) == (5, 0, 0)
@@ -84,7 +76,7 @@ def test_clean_import_exits_0_and_reimport_is_all_duplicates(
 
 def test_missing_path_is_a_rejection(sqlite_config: Config, tmp_path: Path) -> None:
     """A path that does not exist is listed and counted, and the exit status is 1."""
-    cfg = _config_file(sqlite_config, tmp_path)
+    cfg = write_config_file(sqlite_config, tmp_path)
     missing = tmp_path / "nowhere"
     result = _import(cfg, missing)
     assert result.exit_code == 1
@@ -106,7 +98,7 @@ def test_import_as_a_process(sqlite_config: Config, tmp_path: Path) -> None:
     folder = tmp_path / "in"
     write(make_dataset(study_uid=new_uid(), series_uid=new_uid()), folder / "one.dcm")
     (folder / "readme.txt").write_text("not an image")
-    cfg = _config_file(sqlite_config, tmp_path)
+    cfg = write_config_file(sqlite_config, tmp_path)
     proc = subprocess.run(
         [sys.executable, "-m", "tui_pacs", "--config", str(cfg), "import", "--quiet", str(folder)],
         capture_output=True,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner, Result
 
+from tests.cli.config_file import write_config_file
 from tui_pacs.cli import main
 from tui_pacs.config import Config
 
@@ -20,23 +21,13 @@ allowed_services = ["echo", "find"]
 """
 
 
-def _config_file(config: Config, folder: Path) -> Path:
-    path = folder / "tui-pacs.toml"
-    path.write_text(
-        f'[storage]\npath = "{config.storage_path}"\ndatabase_url = "{config.database_url}"\n'
-        + CONFIG_NODE,
-        encoding="utf-8",
-    )
-    return path
-
-
 def _run(cfg: Path, *args: str) -> Result:
     return CliRunner().invoke(main, ["--config", str(cfg), "nodes", *args])
 
 
 def test_add_edit_remove_round_trip(sqlite_config: Config, tmp_path: Path) -> None:
     """A node added on the command line is listed (table and JSON), edited, then removed."""
-    cfg = _config_file(sqlite_config, tmp_path)
+    cfg = write_config_file(sqlite_config, tmp_path, CONFIG_NODE)
     added = _run(cfg, "add", "viewer", "--ae-title", "VIEWER", "--host", "127.0.0.1",
                  "--port", "11113", "--allow", "echo,store", "--retrieve", "get")
     assert added.exit_code == 0, added.output
@@ -63,7 +54,7 @@ def test_add_edit_remove_round_trip(sqlite_config: Config, tmp_path: Path) -> No
 
 def test_errors_are_one_line_and_exit_1(sqlite_config: Config, tmp_path: Path) -> None:
     """Invalid values, duplicates, config nodes and unknown names fail with Title: message."""
-    cfg = _config_file(sqlite_config, tmp_path)
+    cfg = write_config_file(sqlite_config, tmp_path, CONFIG_NODE)
     cases = [
         (("add", "x", "--ae-title", "A" * 17, "--host", "h", "--port", "1"), "Invalid node:"),
         (("add", "x", "--ae-title", "X", "--host", "h", "--port", "0"), "port 1-65535"),

@@ -10,6 +10,7 @@ import numpy as np
 from click.testing import CliRunner, Result
 from PIL import Image
 
+from tests.cli.config_file import write_config_file
 from tests.imaging.synthetic import bundled, linear, raw_le, read
 from tests.store.synthetic import open_ingestor
 from tui_pacs.cli import main
@@ -105,12 +106,7 @@ def test_archived_instance_by_uid(sqlite_config: Config, tmp_path: Path) -> None
     """`view SOP_INSTANCE_UID --output` finds the archived file through the configured index."""
     with open_ingestor(sqlite_config) as ing:
         assert import_paths(ing, [bundled("MR_small.dcm")]).imported == 1
-    cfg = tmp_path / "tui-pacs.toml"
-    cfg.write_text(
-        f'[storage]\npath = "{sqlite_config.storage_path}"\n'
-        f'database_url = "{sqlite_config.database_url}"\n',
-        encoding="utf-8",
-    )
+    cfg = write_config_file(sqlite_config, tmp_path)
     out = tmp_path / "mr.png"
     uid = read("MR_small.dcm").SOPInstanceUID
     result = CliRunner().invoke(

@@ -8,17 +8,9 @@ from pathlib import Path
 
 from click.testing import CliRunner, Result
 
+from tests.cli.config_file import write_config_file
 from tui_pacs.cli import main
 from tui_pacs.config import Config
-
-
-def _config_file(config: Config, folder: Path) -> Path:
-    path = folder / "tui-pacs.toml"
-    path.write_text(
-        f'[storage]\npath = "{config.storage_path}"\ndatabase_url = "{config.database_url}"\n',
-        encoding="utf-8",
-    )
-    return path
 
 
 def _run(cfg: Path, *args: str) -> Result:
@@ -46,7 +38,7 @@ ADD = (
 
 def test_add_list_show_edit_cancel(sqlite_config: Config, tmp_path: Path) -> None:
     """An order added for today is listed (table, JSON), shown, edited and cancelled."""
-    cfg = _config_file(sqlite_config, tmp_path)
+    cfg = write_config_file(sqlite_config, tmp_path)
     added = _run(cfg, *ADD, "--date", "today")
     assert added.exit_code == 0, added.output
     assert added.output.startswith("added order 1: DOE^JOHN CT ")
@@ -75,7 +67,7 @@ def test_add_list_show_edit_cancel(sqlite_config: Config, tmp_path: Path) -> Non
 
 def test_list_filters(sqlite_config: Config, tmp_path: Path) -> None:
     """--date (single, range, all), --modality, --station and --status narrow the list."""
-    cfg = _config_file(sqlite_config, tmp_path)
+    cfg = write_config_file(sqlite_config, tmp_path)
     for date, modality, station in (
         ("20240501", "CT", "CT1"),
         ("2024-05-02", "MR", "MR1"),
@@ -118,7 +110,7 @@ def test_list_filters(sqlite_config: Config, tmp_path: Path) -> None:
 
 def test_errors_are_one_line(sqlite_config: Config, tmp_path: Path) -> None:
     """Invalid fields, unknown orders and forbidden changes exit 1 with Title: message."""
-    cfg = _config_file(sqlite_config, tmp_path)
+    cfg = write_config_file(sqlite_config, tmp_path)
     assert _run(cfg, *ADD, "--date", "20240501").exit_code == 0
     cases = [
         ((*ADD, "--date", "20240231"), "Invalid order: ScheduledProcedureStepStartDate"),
@@ -138,7 +130,7 @@ def test_errors_are_one_line(sqlite_config: Config, tmp_path: Path) -> None:
 def test_import(sqlite_config: Config, tmp_path: Path) -> None:
     """Good rows are imported; bad rows are listed as FILE:LINE: reasons and the exit status
     is 1; a clean file exits 0; a bad header refuses the file."""
-    cfg = _config_file(sqlite_config, tmp_path)
+    cfg = write_config_file(sqlite_config, tmp_path)
     path = tmp_path / "orders.csv"
     path.write_text(
         "PatientName,PatientID,Modality,ScheduledProcedureStepStartDate,PatientSex\n"
