@@ -10,16 +10,10 @@ from pydicom.uid import (
     PYDICOM_IMPLEMENTATION_UID,
     CTImageStorage,
     ExplicitVRLittleEndian,
-    generate_uid,
 )
 
-#: Prefix of every UID made here (a pydicom-style root; keeps test UIDs recognisable).
-UID_ROOT = "1.2.826.0.1.3680043.8.498."
-
-
-def new_uid() -> str:
-    """A fresh, valid DICOM UID."""
-    return str(generate_uid(prefix=UID_ROOT))
+# new_uid: the same UIDs as the index tests' (interop tests import it from here).
+from tests.store.synthetic import new_uid
 
 
 def make_ct(
