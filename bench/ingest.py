@@ -8,7 +8,9 @@ ours/Orthanc and ours/storescp, and writes the raw figures to ``bench/results/``
     /work/venv/bin/python bench/ingest.py            # full run: 2,000 instances, 5 runs
     /work/venv/bin/python bench/ingest.py --quick    # smoke run
 
-See bench/README.md for the options that compare variants of our node in one session.
+See bench/README.md for the options that compare variants of our node in one session, e.g.
+``--variant pynetdicom-only:node.fast_storage=false`` (every association served by pynetdicom,
+without the store acceptor) or ``--baseline before=DIR`` (an older tree, ``git archive``).
 """
 
 from __future__ import annotations
