@@ -140,6 +140,31 @@ async def test_large_image_in_chunks(kitty: io.StringIO) -> None:
     assert (sent.placement["c"], sent.placement["r"]) == ("40", "15")
 
 
+class WideImage(App[None]):
+    """An image widget wider than kitty's placeholders can address (320 columns)."""
+
+    CSS = "ImageView { width: 320; height: 10; }"
+
+    def compose(self) -> ComposeResult:
+        yield ImageView(id="view")
+
+
+async def test_wide_widget_stays_within_placeholder_range(kitty: io.StringIO) -> None:
+    """A 320-column widget renders at most 297 columns of placeholders (textual-image raises)."""
+    app = WideImage()
+    async with app.run_test(size=(330, 12)) as pilot:
+        view = app.query_one(ImageView)
+        box = view.pixel_box()
+        assert box == (297 * CELL[0], 10 * CELL[1])
+        view.show(Image.new("L", (box[0], 40), 200))  # a wide strip filling the box's width
+        await pilot.pause()
+        await pilot.pause()
+        assert view.query_one(".image").size.width == 297
+    (sent,) = decode_stream(kitty.getvalue())
+    assert sent.placement is not None and sent.placement["c"] == "297"
+    assert sent.pixels().shape == (40, 2970)
+
+
 async def test_console_preview_on_kitty(kitty: io.StringIO, demo_config, console_factory) -> None:
     """The archive preview of a CT, sent over kitty, decodes to our pipeline's image exactly."""
     async with console_factory(demo_config) as console:

@@ -109,6 +109,8 @@ def _sixel_widget(image: Image.Image) -> Widget:
 
 
 _KITTY_CLASS: type[Widget] | None = None
+#: Rows and columns a kitty placeholder image can span (the protocol's diacritics table).
+KITTY_MAX_CELLS = 297
 
 
 def _kitty_widget(image: Image.Image) -> Widget:
@@ -184,10 +186,17 @@ class ImageView(Container):
         return 1, 2
 
     def pixel_box(self, cells: Size | None = None) -> tuple[int, int]:
-        """The size in pixels to render an image at to fill the widget (aspect is the caller's)."""
+        """The size in pixels to render an image at to fill the widget (aspect is the caller's).
+
+        Kitty's unicode placeholders address at most :data:`KITTY_MAX_CELLS` rows and columns
+        (textual-image refuses more): a wider or taller widget gets a box of that many cells.
+        """
         size = cells or self.content_size
+        columns, rows = size.width, size.height
+        if self.mode is GraphicsMode.KITTY:
+            columns, rows = min(columns, KITTY_MAX_CELLS), min(rows, KITTY_MAX_CELLS)
         width, height = self.cell_pixels()
-        return max(1, size.width * width), max(1, size.height * height)
+        return max(1, columns * width), max(1, rows * height)
 
     def show(self, image: Image.Image, *, fast: bool = False) -> None:
         """Draw an image rendered at (at most) :meth:`pixel_box` (``fast``: cine playback)."""
