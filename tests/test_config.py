@@ -250,6 +250,7 @@ BAD = [
     ("[node]\nmax_pdu_size = -1", "node.max_pdu_size", "0 (no limit)"),
     ("[node]\nnetwork_timeout = 0", "node.network_timeout", "positive number of seconds"),
     ("[node]\nnetwork_timeout = '9'", "node.network_timeout", "positive number of seconds"),
+    ("[node]\nfast_storage = 1", "node.fast_storage", "true or false"),
     ("[storage]\npath = 5", "storage.path", "a path"),
     ("[storage]\npath = ''", "storage.path", "a path"),
     (
