@@ -507,3 +507,20 @@ def test_no_complete_request_within_the_acse_timeout_is_closed(
     finally:
         peer.close()
     wait_for(lambda: listener.active_associations == 0)
+
+
+def test_stop_leaves_no_thread_behind_a_connection_without_request(
+    listeners: Callable[..., Listener],
+) -> None:
+    """A connection that never sent its A-ASSOCIATE-RQ leaves no thread running after stop()."""
+    listener = listeners()
+    peer = Peer(listener.port)
+    try:
+        wait_for(lambda: listener.active_associations == 1)
+        before = {t.ident for t in threading.enumerate()}
+        listener.stop(grace=0.2)
+        wait_for(lambda: not [t for t in threading.enumerate() if "AcceptorThread" in t.name])
+        assert not [t for t in threading.enumerate() if t.ident not in before and t.is_alive()]
+        assert peer.closed_by_peer()
+    finally:
+        peer.close()

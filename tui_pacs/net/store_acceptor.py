@@ -313,7 +313,10 @@ class StoreAssociation(Association):
             except TimeoutError:
                 continue
             if not data:
-                return False  # closed before a request: let pynetdicom see it as it would
+                # Closed before a request (by the peer, or by Listener.stop): nothing to
+                # answer, as in pynetdicom; starting its reactor now would only leave its DUL
+                # thread (not a daemon) waiting for the ACSE timeout.
+                return None
             if data[0] != A_ASSOCIATE_RQ_TYPE:
                 return False
             if len(data) >= 6:
