@@ -178,6 +178,32 @@ async def test_enter_opens_the_viewer(demo_config, console_factory) -> None:
         assert archive.series_uid != first
 
 
+async def test_viewer_opens_at_the_previewed_image_or_where_the_panel_stepped(
+    demo_config, console_factory
+) -> None:
+    """The viewer opens at the middle image the preview shows; after [ / ] at that instance."""
+    async with console_factory(demo_config, size=(200, 60)) as console:
+        archive = console.app.screen
+        await console.pilot.press("down")  # MÜLLER's CT
+        await console.settle()
+        await console.pilot.press("tab", "down")  # a series of several images
+        await console.settle()
+        await console.pilot.press("enter")
+        await console.settle()
+        viewer = console.app.screen
+        assert isinstance(viewer, ViewerScreen) and len(viewer.instances) > 2
+        assert viewer.state.index == len(viewer.instances) // 2
+        await console.pilot.press("escape")
+        await console.settle()
+        await console.pilot.press("right_square_bracket")
+        await console.settle()
+        await console.pilot.press("enter")
+        await console.settle()
+        viewer = console.app.screen
+        assert isinstance(viewer, ViewerScreen)
+        assert viewer.state.index == 1
+
+
 async def test_enter_on_a_study_whose_series_are_loading(demo_config, console_factory) -> None:
     """Enter on a study before its series are listed opens the viewer on its first series."""
     async with console_factory(demo_config) as console:

@@ -94,6 +94,9 @@ class ArchiveScreen(ConsoleScreen):
         self._show_uid: str | None = None
         #: Series whose instances the panel holds (or is loading).
         self._instances_of: str | None = None
+        #: The tech stepped through the series in the instance panel: the viewer opens there
+        #: rather than at the middle image the preview shows.
+        self._stepped = False
         self._detail_timer: Timer | None = None
 
     # -- layout --------------------------------------------------------------------------------
@@ -226,6 +229,7 @@ class ArchiveScreen(ConsoleScreen):
         panel = self.query_one(InstancePanel)
         panel.instances = []
         self._instances_of = None
+        self._stepped = False
         if uid is None:
             panel.show_instances([])
             for pane in self.query("#preview-pane"):
@@ -364,6 +368,7 @@ class ArchiveScreen(ConsoleScreen):
 
     def action_step_instance(self, delta: int) -> None:
         """Show the next or previous instance of the series."""
+        self._stepped = True
         self.query_one(InstancePanel).step(delta)
 
     def action_back(self) -> None:
@@ -378,13 +383,18 @@ class ArchiveScreen(ConsoleScreen):
     # -- viewer --------------------------------------------------------------------------------
 
     def action_view(self) -> None:
-        """Open the selected series (at the instance of the panel) in the viewer."""
+        """Open the selected series in the viewer, at the image the preview shows.
+
+        When the tech has stepped through the instance panel, the viewer opens at that instance.
+        """
         panel = self.query_one(InstancePanel)
         if self.series_uid is None:
             self.notify("No series selected", severity="warning")
             return
         if panel.instances and self._instances_of == self.series_uid:
-            self._push_viewer(list(panel.instances), panel.position)
+            instances = list(panel.instances)
+            index = panel.position if self._stepped else len(instances) // 2
+            self._push_viewer(instances, index)
         else:  # narrow terminal: the panel has not loaded them
             self.load_for_viewer(self.series_uid)
 
