@@ -31,7 +31,12 @@ from tui_pacs.errors import (
 )
 from tui_pacs.model import DimseService
 from tui_pacs.net import status as st
-from tui_pacs.net.contexts import cheap_to_copy, storage_scp_contexts, verification_context
+from tui_pacs.net.contexts import (
+    STORAGE_SOP_CLASSES,
+    cheap_to_copy,
+    storage_scp_contexts,
+    verification_context,
+)
 
 log = logging.getLogger(__name__)
 
@@ -352,8 +357,7 @@ class Listener:
                 inflight=self.inflight,
                 authorize=authorize,
                 abstract_syntaxes=frozenset(
-                    str(cx.abstract_syntax)
-                    for cx in (verification_context(), *storage_scp_contexts())
+                    [str(verification_context().abstract_syntax), *STORAGE_SOP_CLASSES]
                 ),
             )
         self.server = ae.make_server(
