@@ -183,7 +183,6 @@ async def test_viewer_opens_at_the_previewed_image_or_where_the_panel_stepped(
 ) -> None:
     """The viewer opens at the middle image the preview shows; after [ / ] at that instance."""
     async with console_factory(demo_config, size=(200, 60)) as console:
-        archive = console.app.screen
         await console.pilot.press("down")  # MÜLLER's CT
         await console.settle()
         await console.pilot.press("tab", "down")  # a series of several images

@@ -105,10 +105,8 @@ class ListenerServer(ThreadedAssociationServer):
 
     def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
         client, address = super().get_request()
-        try:
+        with contextlib.suppress(OSError):  # not TCP (tests may use odd sockets); harmless
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:  # not TCP (tests may use odd sockets); harmless
-            pass
         return client, address
 
 
@@ -154,7 +152,7 @@ def handle_store(
     inflight: InFlight,
     authorize: AuthorizeCallable = allow_all,
 ) -> int:
-    """C-STORE: hand the raw data set to ``store`` and map what happens to a status (PS3.4 B.2.3)."""
+    """C-STORE: hand the raw data set to ``store``; map what happens to a status (PS3.4 B.2.3)."""
     request = cast(C_STORE, event.request)
     requestor = event.assoc.requestor
 
