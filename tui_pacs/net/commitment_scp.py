@@ -47,7 +47,6 @@ SOME_FAILED = 2
 #: wants the report on a new one.
 RELEASE_GRACE = 1.0
 _TRANSFER_SYNTAXES = [str(ExplicitVRLittleEndian), str(ImplicitVRLittleEndian)]
-_ERROR_COMMENT_MAX = 64
 
 
 def commitment_contexts() -> list[PresentationContext]:
@@ -80,13 +79,6 @@ class CommitmentRequest:
 RequestCallable = Callable[[CommitmentRequest], None]
 
 
-def _failure(status: int, message: str) -> Dataset:
-    rsp = Dataset()
-    rsp.Status = status
-    rsp.ErrorComment = message[:_ERROR_COMMENT_MAX]
-    return rsp
-
-
 def parse_request(action: Dataset) -> tuple[str, tuple[tuple[str, str], ...]]:
     """The Transaction UID and the referenced instances of an N-ACTION Action Information.
 
@@ -116,26 +108,26 @@ def handle_n_action(
     request: Any = event.request
     sop_class = str(request.RequestedSOPClassUID or "")
     if sop_class != COMMITMENT_SOP_CLASS:
-        return _failure(st.NO_SUCH_SOP_CLASS, f"N-ACTION of {sop_class} is not supported"), None
+        return st.failure(st.NO_SUCH_SOP_CLASS, f"N-ACTION of {sop_class} is not supported"), None
     if refused(authorize, event, DimseService.COMMIT):
         return st.REFUSED_NOT_AUTHORIZED, None
     if str(request.RequestedSOPInstanceUID or "") != COMMITMENT_SOP_INSTANCE:
-        return _failure(
+        return st.failure(
             st.NO_SUCH_SOP_INSTANCE, f"use the well-known instance {COMMITMENT_SOP_INSTANCE}"
         ), None
     if request.ActionTypeID != REQUEST_COMMITMENT:
-        return _failure(st.NO_SUCH_ACTION_TYPE, f"action type {request.ActionTypeID}"), None
+        return st.failure(st.NO_SUCH_ACTION_TYPE, f"action type {request.ActionTypeID}"), None
     try:
         action = event.action_information
         transaction, items = parse_request(action if action is not None else Dataset())
     except Exception as exc:
         log.warning("storage commitment from %s refused: %s", calling, exc)
-        return _failure(st.INVALID_ARGUMENT_VALUE, str(exc)), None
+        return st.failure(st.INVALID_ARGUMENT_VALUE, str(exc)), None
     try:
         request_commitment(CommitmentRequest(transaction, items, calling, event.assoc))
     except Exception as exc:
         log.error("storage commitment from %s failed: %s", calling, exc)
-        return _failure(st.PROCESSING_FAILURE, str(exc)), None
+        return st.failure(st.PROCESSING_FAILURE, str(exc)), None
     log.info(
         "storage commitment %s from %s: %d instance(s) to check", transaction, calling, len(items)
     )

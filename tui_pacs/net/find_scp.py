@@ -56,9 +56,6 @@ FIND_TRANSFER_SYNTAXES: list[str] = [
     str(ExplicitVRBigEndian),
 ]
 
-#: Longest Error Comment (0000,0902) allowed (LO).
-_ERROR_COMMENT_MAX = 64
-
 
 def find_contexts() -> list[PresentationContext]:
     """Presentation contexts of the C-FIND SCP."""
@@ -147,15 +144,6 @@ def handle_sop_extended(event: evt.Event, policy: ExtendedNegotiationPolicy) -> 
     return answers
 
 
-def _failure(status: int, message: str, offending: tuple[int, ...] = ()) -> Dataset:
-    rsp = Dataset()
-    rsp.Status = status
-    rsp.ErrorComment = message[:_ERROR_COMMENT_MAX]
-    if offending:
-        rsp.OffendingElement = list(offending)
-    return rsp
-
-
 def find_handlers(
     find: FindCallable,
     policy: ExtendedNegotiationPolicy | None = None,
@@ -197,7 +185,7 @@ def handle_find(
     if sop_class == MWL_SOP_CLASS and mwl_find is not None:
         model, service, find = MWL_MODEL, DimseService.MWL, mwl_find
     if model is None:
-        yield _failure(st.UNABLE_TO_PROCESS, f"SOP class {sop_class} is not a C-FIND model"), None
+        yield st.failure(st.UNABLE_TO_PROCESS, f"SOP class {sop_class} is not a C-FIND model"), None
         return
     if refused(authorize, event, service):
         yield st.REFUSED_NOT_AUTHORIZED, None
@@ -206,7 +194,7 @@ def handle_find(
         identifier = event.identifier
     except Exception as exc:
         log.warning("C-FIND from %s: identifier cannot be decoded: %s", calling, exc)
-        yield _failure(st.UNABLE_TO_PROCESS, "identifier cannot be decoded"), None
+        yield st.failure(st.UNABLE_TO_PROCESS, "identifier cannot be decoded"), None
         return
     transfer_syntax = event.context.transfer_syntax
     requested = (assoc.requestor.sop_class_extended or {}).get(UID(sop_class))
@@ -225,19 +213,21 @@ def handle_find(
         matches = find(request)
     except IdentifierMismatchError as exc:
         log.warning("C-FIND from %s refused: %s", calling, exc)
-        yield _failure(st.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, str(exc), exc.offending_tags), None
+        yield st.failure(
+            st.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, str(exc), offending=exc.offending_tags
+        ), None
         return
     except QueryError as exc:
         log.warning("C-FIND from %s: unable to process: %s", calling, exc)
-        yield _failure(st.UNABLE_TO_PROCESS, str(exc), exc.offending_tags), None
+        yield st.failure(st.UNABLE_TO_PROCESS, str(exc), offending=exc.offending_tags), None
         return
     except PacsError as exc:
         log.error("C-FIND from %s failed: %s", calling, exc)
-        yield _failure(st.UNABLE_TO_PROCESS, str(exc)), None
+        yield st.failure(st.UNABLE_TO_PROCESS, str(exc)), None
         return
     except Exception as exc:
         log.exception("C-FIND from %s: unexpected failure", calling)
-        yield _failure(st.UNABLE_TO_PROCESS, f"query failed: {exc}"), None
+        yield st.failure(st.UNABLE_TO_PROCESS, f"query failed: {exc}"), None
         return
     try:
         yield from _stream(event, matches, calling)
@@ -262,11 +252,11 @@ def _stream(
             break
         except StoreError as exc:
             log.error("C-FIND from %s failed after %d match(es): %s", calling, count, exc)
-            yield _failure(st.REFUSED_OUT_OF_RESOURCES, str(exc)), None
+            yield st.failure(st.REFUSED_OUT_OF_RESOURCES, str(exc)), None
             return
         except Exception as exc:
             log.exception("C-FIND from %s failed after %d match(es)", calling, count)
-            yield _failure(st.UNABLE_TO_PROCESS, f"query failed: {exc}"), None
+            yield st.failure(st.UNABLE_TO_PROCESS, f"query failed: {exc}"), None
             return
         count += 1
         yield pending, identifier
@@ -276,7 +266,7 @@ def _stream(
             calling,
             matches.limit,
         )
-        yield _failure(st.CANCEL, f"too many matches: stopped after {matches.limit}"), None
+        yield st.failure(st.CANCEL, f"too many matches: stopped after {matches.limit}"), None
         return
     log.info("C-FIND from %s: %d match(es)", calling, count)
 

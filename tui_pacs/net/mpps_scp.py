@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 
 #: Modality Performed Procedure Step SOP Class (PS3.4 F.7.1).
 MPPS_SOP_CLASS = str(ModalityPerformedProcedureStep)
-_ERROR_COMMENT_MAX = 64
 
 
 def mpps_contexts() -> list[PresentationContext]:
@@ -67,34 +66,27 @@ CreateCallable = Callable[[ProcedureStepRequest], str]
 UpdateCallable = Callable[[ProcedureStepRequest], None]
 
 
-def _failure(status: int, message: str, error_id: int | None = None) -> Dataset:
-    rsp = Dataset()
-    rsp.Status = status
-    rsp.ErrorComment = message[:_ERROR_COMMENT_MAX]
-    if error_id is not None:
-        rsp.ErrorID = error_id
-    return rsp
-
-
 def _error_status(exc: Exception, what: str, calling: str) -> Dataset:
     if isinstance(exc, DuplicateProcedureStepError):
         log.warning("MPPS %s from %s: %s", what, calling, exc)
-        return _failure(st.DUPLICATE_SOP_INSTANCE, str(exc))
+        return st.failure(st.DUPLICATE_SOP_INSTANCE, str(exc))
     if isinstance(exc, UnknownProcedureStepError):
         log.warning("MPPS %s from %s: %s", what, calling, exc)
-        return _failure(st.NO_SUCH_SOP_INSTANCE, str(exc))
+        return st.failure(st.NO_SUCH_SOP_INSTANCE, str(exc))
     if isinstance(exc, ProcedureStepStateError):
         log.warning("MPPS %s from %s refused: %s", what, calling, exc)
-        return _failure(st.PROCESSING_FAILURE, str(exc), st.ERROR_ID_MAY_NO_LONGER_BE_UPDATED)
+        return st.failure(
+            st.PROCESSING_FAILURE, str(exc), error_id=st.ERROR_ID_MAY_NO_LONGER_BE_UPDATED
+        )
     if isinstance(exc, InvalidProcedureStepError):
         log.warning("MPPS %s from %s refused: %s", what, calling, exc)
         status = st.MISSING_ATTRIBUTE if exc.missing else st.INVALID_ATTRIBUTE_VALUE
-        return _failure(status, str(exc))
+        return st.failure(status, str(exc))
     if isinstance(exc, PacsError):
         log.error("MPPS %s from %s failed: %s", what, calling, exc)
-        return _failure(st.PROCESSING_FAILURE, str(exc))
+        return st.failure(st.PROCESSING_FAILURE, str(exc))
     log.error("MPPS %s from %s: unexpected failure", what, calling, exc_info=exc)
-    return _failure(st.PROCESSING_FAILURE, f"{what} failed: {exc}")
+    return st.failure(st.PROCESSING_FAILURE, f"{what} failed: {exc}")
 
 
 def _decoded(event: evt.Event, keyword: str, calling: str) -> Dataset | None:
@@ -114,12 +106,12 @@ def handle_n_create(
     request: Any = event.request
     sop_class = str(request.AffectedSOPClassUID or "")
     if sop_class != MPPS_SOP_CLASS:
-        return _failure(st.NO_SUCH_SOP_CLASS, f"N-CREATE of {sop_class} is not supported"), None
+        return st.failure(st.NO_SUCH_SOP_CLASS, f"N-CREATE of {sop_class} is not supported"), None
     if refused(authorize, event, DimseService.MPPS):
         return st.REFUSED_NOT_AUTHORIZED, None
     attributes = _decoded(event, "attribute_list", calling)
     if attributes is None:
-        return _failure(st.PROCESSING_FAILURE, "attribute list cannot be decoded"), None
+        return st.failure(st.PROCESSING_FAILURE, "attribute list cannot be decoded"), None
     requested = str(request.AffectedSOPInstanceUID or "")
     try:
         uid = create(ProcedureStepRequest(requested, attributes, calling))
@@ -141,12 +133,12 @@ def handle_n_set(
     request: Any = event.request
     sop_class = str(request.RequestedSOPClassUID or "")
     if sop_class != MPPS_SOP_CLASS:
-        return _failure(st.NO_SUCH_SOP_CLASS, f"N-SET of {sop_class} is not supported"), None
+        return st.failure(st.NO_SUCH_SOP_CLASS, f"N-SET of {sop_class} is not supported"), None
     if refused(authorize, event, DimseService.MPPS):
         return st.REFUSED_NOT_AUTHORIZED, None
     modifications = _decoded(event, "modification_list", calling)
     if modifications is None:
-        return _failure(st.PROCESSING_FAILURE, "modification list cannot be decoded"), None
+        return st.failure(st.PROCESSING_FAILURE, "modification list cannot be decoded"), None
     uid = str(request.RequestedSOPInstanceUID or "")
     try:
         update(ProcedureStepRequest(uid, modifications, calling))

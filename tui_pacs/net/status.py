@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from pydicom.dataset import Dataset
+
+#: Error Comment (0000,0902) is an LO: at most 64 characters (PS3.7 E.1, PS3.5 6.2).
+ERROR_COMMENT_MAX = 64
+
 SUCCESS = 0x0000
 #: PS3.7 C.4.? (N-CREATE) — also what dcm4chee returns for a C-STORE refused as a duplicate.
 DUPLICATE_SOP_INSTANCE = 0x0111
@@ -114,3 +119,20 @@ def is_pending(status: int | None) -> bool:
 def is_warning(status: int | None) -> bool:
     """True for a Warning status (0x0001, 0x0107, 0x0116 or 0xBxxx, PS3.7 C)."""
     return status is not None and (status in (0x0001, 0x0107, 0x0116) or 0xB000 <= status <= 0xBFFF)
+
+
+def failure(
+    status: int, message: str, *, offending: tuple[int, ...] = (), error_id: int | None = None
+) -> Dataset:
+    """A failure response's status, Error Comment and, where given, Offending Element or Error ID.
+
+    pynetdicom moves these elements from the returned data set into the response command.
+    """
+    rsp = Dataset()
+    rsp.Status = status
+    rsp.ErrorComment = message[:ERROR_COMMENT_MAX]
+    if offending:
+        rsp.OffendingElement = list(offending)
+    if error_id is not None:
+        rsp.ErrorID = error_id
+    return rsp
