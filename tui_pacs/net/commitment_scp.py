@@ -30,7 +30,7 @@ from pynetdicom.sop_class import StorageCommitmentPushModel  # type: ignore[attr
 
 from tui_pacs.model import CommitmentItem, DimseService, RemoteNode
 from tui_pacs.net import status as st
-from tui_pacs.net.scp import AuthorizeCallable, allow_all, refused
+from tui_pacs.net.scp import AuthorizeCallable, allow_all, refuse_n_request
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +107,11 @@ def handle_n_action(
     calling = event.assoc.requestor.ae_title
     request: Any = event.request
     sop_class = str(request.RequestedSOPClassUID or "")
-    if sop_class != COMMITMENT_SOP_CLASS:
-        return st.failure(st.NO_SUCH_SOP_CLASS, f"N-ACTION of {sop_class} is not supported"), None
-    if refused(authorize, event, DimseService.COMMIT):
-        return st.REFUSED_NOT_AUTHORIZED, None
+    refusal = refuse_n_request(
+        event, sop_class, COMMITMENT_SOP_CLASS, "N-ACTION", DimseService.COMMIT, authorize
+    )
+    if refusal is not None:
+        return refusal, None
     if str(request.RequestedSOPInstanceUID or "") != COMMITMENT_SOP_INSTANCE:
         return st.failure(
             st.NO_SUCH_SOP_INSTANCE, f"use the well-known instance {COMMITMENT_SOP_INSTANCE}"

@@ -29,7 +29,7 @@ from tui_pacs.errors import (
 )
 from tui_pacs.model import DimseService
 from tui_pacs.net import status as st
-from tui_pacs.net.scp import AuthorizeCallable, allow_all, refused
+from tui_pacs.net.scp import AuthorizeCallable, allow_all, refuse_n_request
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +105,11 @@ def handle_n_create(
     calling = event.assoc.requestor.ae_title
     request: Any = event.request
     sop_class = str(request.AffectedSOPClassUID or "")
-    if sop_class != MPPS_SOP_CLASS:
-        return st.failure(st.NO_SUCH_SOP_CLASS, f"N-CREATE of {sop_class} is not supported"), None
-    if refused(authorize, event, DimseService.MPPS):
-        return st.REFUSED_NOT_AUTHORIZED, None
+    refusal = refuse_n_request(
+        event, sop_class, MPPS_SOP_CLASS, "N-CREATE", DimseService.MPPS, authorize
+    )
+    if refusal is not None:
+        return refusal, None
     attributes = _decoded(event, "attribute_list", calling)
     if attributes is None:
         return st.failure(st.PROCESSING_FAILURE, "attribute list cannot be decoded"), None
@@ -132,10 +133,11 @@ def handle_n_set(
     calling = event.assoc.requestor.ae_title
     request: Any = event.request
     sop_class = str(request.RequestedSOPClassUID or "")
-    if sop_class != MPPS_SOP_CLASS:
-        return st.failure(st.NO_SUCH_SOP_CLASS, f"N-SET of {sop_class} is not supported"), None
-    if refused(authorize, event, DimseService.MPPS):
-        return st.REFUSED_NOT_AUTHORIZED, None
+    refusal = refuse_n_request(
+        event, sop_class, MPPS_SOP_CLASS, "N-SET", DimseService.MPPS, authorize
+    )
+    if refusal is not None:
+        return refusal, None
     modifications = _decoded(event, "modification_list", calling)
     if modifications is None:
         return st.failure(st.PROCESSING_FAILURE, "modification list cannot be decoded"), None

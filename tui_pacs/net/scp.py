@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
+from pydicom.dataset import Dataset
 from pynetdicom import AE, _config, evt
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.transport import ThreadedAssociationServer
@@ -68,6 +69,26 @@ def refused(authorize: AuthorizeCallable, event: evt.Event, service: DimseServic
     """True (and logged) when the calling AE may not use ``service``: answer 0x0124."""
     requestor = event.assoc.requestor
     return refused_caller(authorize, requestor.ae_title, requestor.address, service)
+
+
+def refuse_n_request(
+    event: evt.Event,
+    sop_class_uid: str,
+    expected: str,
+    operation: str,
+    service: DimseService,
+    authorize: AuthorizeCallable,
+) -> int | Dataset | None:
+    """The response to an N-service request for another SOP class (0x0118) or from an AE the
+    node registry does not allow (0x0124); None when the request may go on.
+    """
+    if sop_class_uid != expected:
+        return st.failure(
+            st.NO_SUCH_SOP_CLASS, f"{operation} of {sop_class_uid} is not supported"
+        )
+    if refused(authorize, event, service):
+        return st.REFUSED_NOT_AUTHORIZED
+    return None
 
 
 def refused_caller(
