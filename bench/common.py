@@ -114,6 +114,21 @@ def write_node_config(folder: Path, port: int, settings: dict[str, dict[str, obj
     return path
 
 
+def stored_instances(folder: Path) -> int:
+    """What a node in ``folder`` really stored: index rows and archived files must agree, so the
+    smaller of the two counts."""
+    con = sqlite3.connect(f"file:{folder / 'index.sqlite3'}?mode=ro", uri=True)
+    try:
+        rows = con.execute("SELECT count(*) FROM instance").fetchone()[0]
+    finally:
+        con.close()
+    archive = folder / "archive"
+    files = sum(
+        1 for p in archive.rglob("*.dcm") if ".incoming" not in p.relative_to(archive).parts
+    )
+    return min(rows, files)
+
+
 class OurNode:
     """``tui-pacs --config FILE serve`` on a fresh archive and SQLite index."""
 
@@ -165,17 +180,7 @@ class OurNode:
         return self.proc.pid
 
     def stored(self) -> int:
-        """Index rows and archived files must agree; the smaller is what really got stored."""
-        con = sqlite3.connect(f"file:{self.folder / 'index.sqlite3'}?mode=ro", uri=True)
-        try:
-            rows = con.execute("SELECT count(*) FROM instance").fetchone()[0]
-        finally:
-            con.close()
-        archive = self.folder / "archive"
-        files = sum(
-            1 for p in archive.rglob("*.dcm") if ".incoming" not in p.relative_to(archive).parts
-        )
-        return min(rows, files)
+        return stored_instances(self.folder)
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -54,6 +54,7 @@ from common import (  # noqa: E402
     free_port,
     paired_ratio,
     ratio,
+    stored_instances,
     storescu,
     summarize,
     table,
@@ -126,17 +127,7 @@ class Node:
         return sqlite3.connect(f"file:{self.folder / 'index.sqlite3'}?mode=ro", uri=True)
 
     def stored(self) -> int:
-        """Index rows and archived files must agree; the smaller is what really got stored."""
-        con = self._index()
-        try:
-            rows = con.execute("SELECT count(*) FROM instance").fetchone()[0]
-        finally:
-            con.close()
-        archive = self.folder / "archive"
-        files = sum(
-            1 for p in archive.rglob("*.dcm") if ".incoming" not in p.relative_to(archive).parts
-        )
-        return min(rows, files)
+        return stored_instances(self.folder)
 
     def last_job(self) -> dict[str, object]:
         con = self._index()
