@@ -73,3 +73,28 @@ async def test_console_uses_a_live_node_instead_of_starting_one(
         await console.pilot.press("q")  # nothing to stop: no confirmation
         await console.settle()
         assert not console.app.is_running
+
+
+@pytest.mark.asyncio
+async def test_console_takes_over_when_the_node_it_used_is_gone(
+    demo_config, console_factory
+) -> None:
+    """The node the console relied on stops: the next status poll starts one in the console."""
+    from tui_pacs.store import heartbeat
+    from tui_pacs.store.db import use_database
+    from tui_pacs.store.models import NodeHeartbeat
+    from tui_pacs.ui.widgets.status_bar import NodeStatusBar
+
+    use_database(demo_config.effective_database_url)
+    heartbeat.beat("other-node", ae_title="SERVE_NODE", port=4242)
+    async with console_factory(demo_config, start_node=True) as console:
+        assert console.app.hosted_node is None
+        NodeHeartbeat.delete().where(NodeHeartbeat.node_id == "other-node").execute()
+        try:
+            console.app.poll_status()
+            await console.settle()
+            assert console.app.hosted_node is not None
+            bar = str(console.app.screen.query_one(NodeStatusBar).render())
+            assert "this console" in bar
+        finally:
+            console.app.stop_node()

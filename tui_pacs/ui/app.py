@@ -99,6 +99,9 @@ class PacsApp(App[None]):
         self.log_buffer = LogBuffer()
         #: The node this console started (None while another process serves the archive).
         self.hosted_node: Node | None = None
+        #: The start-up search for a node is over: from then on, the status poll starts a node
+        #: here when none is alive any more (the one this console used stopped or died).
+        self._node_searched = False
         self.last_change_id = 0
         self.last_status: NodeStatusChanged | None = None
         self._followers: weakref.WeakSet[MessagePump] = weakref.WeakSet()
@@ -132,6 +135,7 @@ class PacsApp(App[None]):
                 self.post_message(NodeStatusChanged(None, False, exc.title))
                 raise
             self.hosted_node = hosted
+            self._node_searched = True
             self.post_message(NodeStatusChanged(status, hosted is not None))
         else:
             self.post_message(NodeStatusChanged(node_status(config), False))
@@ -210,9 +214,23 @@ class PacsApp(App[None]):
 
     @work(thread=True, exclusive=True, group="status", exit_on_error=False)
     def poll_status(self) -> None:
-        """Read the node heartbeat."""
+        """Read the node heartbeat; when no node is alive any more, start one here.
+
+        A console that found another node at start-up relies on it; if that node stops or
+        dies, this console takes over as it would have at start-up, so modalities keep a
+        target while a console is open.
+        """
+        config = self.context.config
         own = self.hosted_node
-        status = node_status(self.context.config, prefer=own.node_id if own else None)
+        status = node_status(config, prefer=own.node_id if own else None)
+        if status is None and own is None and self.context.start_node and self._node_searched:
+            log.warning("no node is alive any more; starting one in this console")
+            try:
+                status, own = ensure_node(config)
+            except PacsError as exc:
+                self.post_message(NodeStatusChanged(None, False, exc.title))
+                return
+            self.hosted_node = own
         hosted = own is not None and status is not None and status.node_id == own.node_id
         self.post_message(NodeStatusChanged(status, hosted))
 
