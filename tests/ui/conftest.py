@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 from textual.message import Message
 from textual.pilot import Pilot
-from textual.worker import WorkerState
+from textual.worker import WorkerCancelled, WorkerState
 
 from tui_pacs.config import Config
 from tui_pacs.services.demo import fill_demo
@@ -57,6 +58,27 @@ def demo_config(demo_template: Path, tmp_path: Path) -> Config:
     return store_config(folder)
 
 
+def _busy(app: PacsApp) -> bool:
+    return any(w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in app.workers)
+
+
+async def settle_pilot(pilot: Pilot[None], rounds: int = 50) -> None:
+    """Wait until no worker runs and the messages they posted are handled, idle twice in a row
+    (a handler may start a worker after a refresh, as the preview does when its pane is laid out).
+    """
+    app = pilot.app
+    for _ in range(rounds):
+        # An exclusive worker replaced by a newer one ends cancelled: normal, keep waiting.
+        with contextlib.suppress(WorkerCancelled):
+            await app.workers.wait_for_complete()
+        await pilot.pause()
+        if not _busy(app):
+            await pilot.pause()
+            if not _busy(app):
+                return
+    raise AssertionError("workers still running")
+
+
 @dataclass
 class Console:
     """A running console under Pilot and the messages it has posted."""
@@ -71,18 +93,7 @@ class Console:
 
     async def settle(self, rounds: int = 50) -> None:
         """Wait until no worker runs and the messages they posted are handled."""
-        app = self.app
-        for _ in range(rounds):
-            await app.workers.wait_for_complete()
-            await self.pilot.pause()
-            busy = [w for w in app.workers if w.state in (WorkerState.PENDING, WorkerState.RUNNING)]
-            if not busy:
-                await self.pilot.pause()
-                if not [
-                    w for w in app.workers if w.state in (WorkerState.PENDING, WorkerState.RUNNING)
-                ]:
-                    return
-        raise AssertionError("workers still running")
+        await settle_pilot(self.pilot, rounds)
 
     async def type(self, text: str) -> None:
         """Type ``text`` key by key into the focused widget."""

@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
-from textual.worker import WorkerState
 
-from tests.ui.conftest import make_app
+from tests.ui.conftest import make_app, settle_pilot
 from tui_pacs.errors import NetworkError
 from tui_pacs.ui.dialogs.confirm import ConfirmDialog
 from tui_pacs.ui.log_buffer import LogBuffer
@@ -25,12 +24,7 @@ SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 50), id="160x50"
 async def settle(pilot: Pilot[None]) -> None:
     """Wait for every worker and the messages they posted; stop the input cursors blinking."""
     app = pilot.app
-    for _ in range(50):
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        running = [w for w in app.workers if w.state in (WorkerState.PENDING, WorkerState.RUNNING)]
-        if not running:
-            break
+    await settle_pilot(pilot)
     for box in app.screen.query(Input):
         box.cursor_blink = False
     await pilot.pause()
