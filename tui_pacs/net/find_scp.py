@@ -4,16 +4,18 @@ The handler is a plain function taking its dependency, a ``find`` callable from 
 layer, as an extra argument (the pynetdicom qrscp way). It maps what ``find`` raises to the
 C-FIND failure statuses of PS3.4 C.4.1.1.4, streams the matches as Pending responses, checks for a
 C-CANCEL between them and stops with Cancel (0xFE00) when the result cap is reached, as Orthanc
-does. SOP Class Extended Negotiation (PS3.4 C.5.1) offers relational queries and combined
+does. The stream is paced to what pynetdicom has actually sent (``_pace``), so a long result set
+neither piles up in memory nor hides a C-CANCEL behind queued responses. SOP Class Extended Negotiation (PS3.4 C.5.1) offers relational queries and combined
 date-time matching.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydicom.dataset import Dataset
 from pydicom.uid import (
@@ -235,6 +237,39 @@ def handle_find(
         matches.close()
 
 
+#: Responses queued for pynetdicom's reactor before the next match waits for it to send them.
+MAX_QUEUED_RESPONSES = 32
+#: Seconds the stream waits for the reactor to read what the peer sent (a C-CANCEL) before it
+#: goes on.
+PEER_READ_WAIT = 1.0
+_PACE_SLEEP = 0.0005
+
+
+def _pace(assoc: Any) -> None:
+    """Hold the next match until pynetdicom's reactor has caught up.
+
+    pynetdicom's reactor (``DULServiceProvider.run_reactor``) sends every queued PDU before it
+    next reads the socket, and ``send_msg`` only queues. A generator that outruns the reactor
+    would queue the whole result set in memory and leave a C-CANCEL (PS3.7 9.1.2.1.6) unread
+    until all of it had gone out. So: at most ``MAX_QUEUED_RESPONSES`` in the queue, and when
+    the peer has sent something, no new match until the reactor has read and handled it.
+    """
+    dul = getattr(assoc, "dul", None)
+    queue = getattr(dul, "to_provider_queue", None)
+    sock = getattr(dul, "socket", None)
+    if queue is None or sock is None:
+        return
+    while queue.qsize() > MAX_QUEUED_RESPONSES and assoc.is_established:
+        time.sleep(_PACE_SLEEP)
+    if not sock.ready:
+        return
+    deadline = time.monotonic() + PEER_READ_WAIT
+    while assoc.is_established and time.monotonic() < deadline:
+        if not sock.ready and dul.event_queue.empty():
+            return
+        time.sleep(_PACE_SLEEP)
+
+
 def _stream(
     event: evt.Event, matches: FindMatches, calling: str
 ) -> Iterator[tuple[int | Dataset, Dataset | None]]:
@@ -242,6 +277,7 @@ def _stream(
     count = 0
     iterator = iter(matches)
     while True:
+        _pace(event.assoc)
         if event.is_cancelled:
             log.info("C-FIND from %s cancelled after %d match(es)", calling, count)
             yield st.CANCEL, None
