@@ -112,6 +112,15 @@ class Config:
     #: Tech desk: seconds without a new image after which an order that has images but no MPPS
     #: is marked completed (0: only an MPPS completes an order).
     worklist_complete_after: int = 60
+    #: Storage commitment: seconds before a report that could not be delivered is tried again
+    #: (the wait then doubles after each undelivered attempt).
+    commitment_retry_delay: float = 30
+    #: Storage commitment: longest wait between two attempts, in seconds.
+    commitment_max_retry_delay: float = 3600
+    #: Storage commitment: attempts before a report is given up on (the request is then failed).
+    commitment_max_attempts: int = 12
+    #: Storage commitment: days delivered and failed requests are kept (0: forever).
+    commitment_keep_days: int = 30
     #: Console: how images are drawn: "auto" (probe the terminal), "sixel", "kitty",
     #: "halfcell" or "none"; --graphics and $TUI_PACS_GRAPHICS override it.
     console_graphics: str = "auto"
@@ -164,6 +173,12 @@ _SECTIONS: dict[str, dict[str, str]] = {
         "strict_hierarchy": "query_strict_hierarchy",
     },
     "worklist": {"complete_after": "worklist_complete_after"},
+    "commitment": {
+        "retry_delay": "commitment_retry_delay",
+        "max_retry_delay": "commitment_max_retry_delay",
+        "max_attempts": "commitment_max_attempts",
+        "keep_days": "commitment_keep_days",
+    },
     "console": {"graphics": "console_graphics"},
 }
 _NODE_KEYS = (
@@ -368,6 +383,20 @@ def _convert(attr: str, value: Any, where: str, path: Path | None) -> Any:
         case "worklist_complete_after":
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"{where}: expected 0 (never) or a number of seconds")
+            return value
+        case "commitment_retry_delay" | "commitment_max_retry_delay":
+            top = 86400 if attr == "commitment_retry_delay" else 7 * 86400
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if not number or not 0 < value <= top:
+                raise ConfigError(f"{where}: expected a number of seconds above 0, at most {top}")
+            return value
+        case "commitment_max_attempts":
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1000:
+                raise ConfigError(f"{where}: expected a number of attempts from 1 to 1000")
+            return value
+        case "commitment_keep_days":
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 36500:
+                raise ConfigError(f"{where}: expected 0 (keep forever) or 1-36500 days")
             return value
         case "query_max_results":
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:

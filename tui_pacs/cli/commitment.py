@@ -8,6 +8,7 @@ the pending and failed ones a tech or admin must look at, shows one, and retries
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -67,26 +68,60 @@ def _status(r: CommitmentReport) -> str:
     return f"reported {_when(r.finished_at)} on the {r.report_via.replace('-', ' ')}"
 
 
+def _list_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(
+        [
+            click.option(
+                "--state",
+                "states",
+                multiple=True,
+                type=click.Choice([s.value for s in CommitmentState]),
+                help="Only requests in this state (repeatable). Default: pending and failed.",
+            ),
+            click.option(
+                "--all",
+                "show_all",
+                is_flag=True,
+                help="Every request kept ([commitment] keep_days), delivered ones too.",
+            ),
+            click.option(
+                "--limit", type=int, default=50, show_default=True, help="Most requests shown."
+            ),
+            click.option("--json", "as_json", is_flag=True, help="Print JSON."),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
 @main.group(invoke_without_command=True)
-@click.option(
-    "--state",
-    "states",
-    multiple=True,
-    type=click.Choice([s.value for s in CommitmentState]),
-    help="Only requests in this state (repeatable). Default: pending and failed.",
-)
-@click.option("--all", "show_all", is_flag=True, help="Every request, delivered ones too.")
-@click.option("--limit", type=int, default=50, show_default=True, help="Most requests shown.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@_list_options
 @click.pass_context
 @handle_errors
 def commitment(
     ctx: click.Context, states: tuple[str, ...], show_all: bool, limit: int, as_json: bool
 ) -> None:
     """Storage commitment requests whose report is pending or failed (most recent first);
-    or show or retry one."""
+    or list, show or retry them."""
     if ctx.invoked_subcommand is not None:
         return
+    _list(ctx, states, show_all, limit, as_json)
+
+
+@commitment.command("list")
+@_list_options
+@click.pass_context
+@handle_errors
+def list_requests(
+    ctx: click.Context, states: tuple[str, ...], show_all: bool, limit: int, as_json: bool
+) -> None:
+    """Storage commitment requests whose report is pending or failed (most recent first)."""
+    _list(ctx, states, show_all, limit, as_json)
+
+
+def _list(
+    ctx: click.Context, states: tuple[str, ...], show_all: bool, limit: int, as_json: bool
+) -> None:
     from tui_pacs.services.commitment import list_reports
 
     wanted: list[CommitmentState] | None
@@ -155,13 +190,17 @@ def show(ctx: click.Context, key: str, as_json: bool) -> None:
 @click.pass_context
 @handle_errors
 def retry(ctx: click.Context, request_id: int) -> None:
-    """Report a failed request again (the running node sends it within seconds)."""
+    """Report a failed request again (the running node sends it within seconds); the
+    instances not committed so far are checked against the archive again first."""
     from tui_pacs.services.commitment import retry_report
     from tui_pacs.services.heartbeat import alive_nodes
 
     cfg = _config(ctx)
     r = retry_report(cfg, request_id)
-    click.echo(f"storage commitment request {r.id} ({r.transaction_uid}) is pending again")
+    click.echo(
+        f"storage commitment request {r.id} ({r.transaction_uid}) is pending again: "
+        f"{_counts(r)} committed"
+    )
     if alive_nodes(cfg):
         click.echo(f"the running node reports it to {r.calling_ae_title} within seconds")
     else:

@@ -3,17 +3,21 @@
 The N-ACTION handler hands each request to :meth:`CommitmentService.request`, which records it
 in the ``commitment_request`` table (committed before the N-ACTION success response goes back,
 so neither a stop nor kill -9 loses it) and starts the first attempt in a worker thread: check
-every instance (index row, file, size, SHA-256; the verdicts are kept, so every attempt reports
-the same), then send the N-EVENT-REPORT on the requester's association if it is still open,
+every instance (index row, file, size, SHA-256; the verdicts are recorded before the report
+goes out), then send the N-EVENT-REPORT on the requester's association if it is still open,
 else on a new association to the node the registry knows by the requester's AE title.
 
 A report that cannot be delivered is tried again by the node's reporter thread on a new
 association (PS3.4 J.3.3 allows it once the original association is gone), after a delay that
-doubles each time, until it is delivered or the last attempt failed (the request is then
-*failed*, with the reason, for ``tui-pacs commitment``). When a node starts, it takes over the
+doubles each time (``[commitment] retry_delay`` up to ``max_retry_delay``), until it is
+delivered or the last of ``max_attempts`` failed (the request is then *failed*, with the
+reason, for ``tui-pacs commitment``). Every attempt, and ``tui-pacs commitment retry``, checks
+the instances not committed so far again (an instance often arrives on another association
+just after the N-ACTION); committed ones stay committed. When a node starts, it takes over the
 requests a dead node process left unreported and tries every pending one at once. A request
 marked delivered is never reported again; the only window for a second report is a crash
-between the requester's answer and the commit that records it.
+between the requester's answer and the commit that records it. The reporter also deletes
+delivered and failed requests older than ``[commitment] keep_days`` (at start, then hourly).
 
 Each change of a request is appended to the change feed (kind ``commitment``, uid the
 Transaction UID).
@@ -29,6 +33,7 @@ import time
 import weakref
 from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import peewee as pw
 from pynetdicom.presentation import PresentationContext
@@ -56,14 +61,10 @@ log = logging.getLogger(__name__)
 CHANGE_KIND = queue.CHANGE_KIND
 #: Transactions checked at the same time at most (each reads and hashes its files).
 MAX_PARALLEL = 2
-#: Seconds before the second attempt; each further one waits twice as long as the last.
-RETRY_INTERVAL = 30.0
-#: Longest wait between two attempts.
-MAX_RETRY_DELAY = 3600.0
-#: Attempts before a report is given up on (30 s doubling to 1 h: about 5 hours in all).
-MAX_ATTEMPTS = 12
 #: The reporter looks at the table at least this often (requests other processes hand back).
 POLL_INTERVAL = 5.0
+#: Seconds between two deletions of requests older than ``[commitment] keep_days``.
+PURGE_INTERVAL = 3600.0
 #: A request held by a process on another host without a heartbeat (an extra listener
 #: process) is taken over after this long without a change.
 STALE_CLAIM = timedelta(minutes=10)
@@ -72,6 +73,26 @@ STALE_CLAIM = timedelta(minutes=10)
 _LIVE_OWNERS: set[str] = set()
 #: Services of this process, woken when this process queues a report again.
 _LOCAL_SERVICES: weakref.WeakSet[CommitmentService] = weakref.WeakSet()
+
+
+class _TakenOver(Exception):
+    """The request is no longer this process's (another node process took it over)."""
+
+
+def recheck(db: pw.Database, storage: Path, report: CommitmentReport) -> list[CommitmentItem]:
+    """The verdict on each instance of a request: committed stays committed; every other one
+    (all of them before the first check) is checked against the archive now."""
+    if not report.checked:
+        pairs = tuple((i.sop_class_uid, i.sop_instance_uid) for i in report.items)
+        return check_instances(db, storage, pairs)
+    failed = [n for n, item in enumerate(report.items) if item.failure_reason]
+    if not failed:
+        return list(report.items)
+    items = list(report.items)
+    pairs = tuple((items[n].sop_class_uid, items[n].sop_instance_uid) for n in failed)
+    for n, fresh in zip(failed, check_instances(db, storage, pairs), strict=True):
+        items[n] = fresh
+    return items
 
 
 def owner_dead(owner: str, since: datetime) -> bool:
@@ -98,15 +119,17 @@ class CommitmentService:
     """The node's storage commitment SCP and its reporter.
 
     Args:
-        config: Our AE title and the storage folder.
+        config: Our AE title, the storage folder and the ``[commitment]`` settings.
         db: The index database.
         find_node: The registry node of a calling AE title (where a report on a new association
             goes), or None.
         release_grace: Seconds a requester has to release its association after the N-ACTION
             response if it wants the report on a new association.
         owner: This node process's id (its heartbeat id); a new one when omitted.
-        retry_interval: Seconds before the second attempt (then doubling).
-        max_attempts: Attempts before a report is recorded as failed.
+        retry_interval: Seconds before the second attempt (then doubling); default
+            ``[commitment] retry_delay``.
+        max_attempts: Attempts before a report is recorded as failed; default
+            ``[commitment] max_attempts``.
         poll_interval: Longest wait of the reporter between two looks at the table.
     """
 
@@ -118,8 +141,8 @@ class CommitmentService:
         release_grace: float = RELEASE_GRACE,
         *,
         owner: str | None = None,
-        retry_interval: float = RETRY_INTERVAL,
-        max_attempts: int = MAX_ATTEMPTS,
+        retry_interval: float | None = None,
+        max_attempts: int | None = None,
         poll_interval: float = POLL_INTERVAL,
     ) -> None:
         self.config = config
@@ -127,9 +150,17 @@ class CommitmentService:
         self.find_node = find_node
         self.release_grace = release_grace
         self.owner = owner or new_node_id()
-        self.retry_interval = retry_interval
-        self.max_attempts = max(1, max_attempts)
+        self.retry_interval = (
+            config.commitment_retry_delay if retry_interval is None else retry_interval
+        )
+        self.max_retry_delay = config.commitment_max_retry_delay
+        self.max_attempts = max(
+            1, config.commitment_max_attempts if max_attempts is None else max_attempts
+        )
+        #: Days delivered and failed requests are kept (0: forever).
+        self.keep_days = config.commitment_keep_days
         self.poll_interval = poll_interval
+        self.purge_interval = PURGE_INTERVAL
         self._slots = threading.BoundedSemaphore(MAX_PARALLEL)
         self._threads: set[threading.Thread] = set()
         self._lock = threading.Lock()
@@ -183,7 +214,13 @@ class CommitmentService:
 
     def retry_delay(self, attempts: int) -> float:
         """Seconds to wait after ``attempts`` undelivered attempts."""
-        return min(self.retry_interval * 2 ** max(0, attempts - 1), MAX_RETRY_DELAY)
+        # Capped before doubling further: 2 ** attempts overflows a float past ~1000 attempts.
+        delay = float(self.retry_interval)
+        for _ in range(max(0, attempts - 1)):
+            if delay >= self.max_retry_delay:
+                break
+            delay *= 2
+        return min(delay, self.max_retry_delay)
 
     def _first_attempt(self, row_id: int, request: CommitmentRequest) -> None:
         try:
@@ -198,14 +235,29 @@ class CommitmentService:
                 self._threads.discard(threading.current_thread())
 
     def _items(self, report: CommitmentReport) -> list[CommitmentItem]:
-        """The verdict of each instance: kept from an earlier attempt, else checked now."""
-        if report.checked:
+        """The verdict of each instance, recorded before the report goes out: committed in an
+        earlier check stays committed, the others are checked again now.
+
+        Raises:
+            _TakenOver: Another node process took the request over meanwhile.
+        """
+        if report.checked and not report.failed:
             return list(report.items)
-        pairs = tuple((i.sop_class_uid, i.sop_instance_uid) for i in report.items)
         with self._slots:
-            items = self.check(pairs)
+            items = recheck(self.db, self.config.storage_path, report)
+        reasons = [i.failure_reason for i in items]
+        if report.checked:
+            now_committed = report.failed - sum(1 for r in reasons if r)
+            if now_committed == 0:
+                return items
+            log.info(
+                "storage commitment %s: %d more instance(s) committed since the last check",
+                report.transaction_uid,
+                now_committed,
+            )
         with thread_connection(self.db):
-            queue.save_results(report.id, self.owner, [i.failure_reason for i in items])
+            if not queue.save_results(report.id, self.owner, reasons):
+                raise _TakenOver(report.transaction_uid)
         return items
 
     def _attempt(self, report: CommitmentReport, association: object | None) -> None:
@@ -213,7 +265,11 @@ class CommitmentService:
         tx = report.transaction_uid
         items: list[CommitmentItem] = []
         try:
-            items = self._items(report)
+            try:
+                items = self._items(report)
+            except _TakenOver:
+                log.warning("storage commitment %s: another node took it over", tx)
+                return
             event_type, info = event_report(tx, items, retrieve_ae_title=self.config.ae_title)
             how = deliver(
                 association,
@@ -273,12 +329,32 @@ class CommitmentService:
 
     # -- the reporter -----------------------------------------------------------------------
 
+    def purge(self) -> int:
+        """Delete the delivered and failed requests older than ``keep_days``; returns how many."""
+        if self.keep_days <= 0:
+            return 0
+        before = utcnow() - timedelta(days=self.keep_days)
+        with thread_connection(self.db):
+            deleted = queue.purge_finished(before)
+        if deleted:
+            log.info(
+                "storage commitment: deleted %d request(s) finished over %d day(s) ago",
+                deleted,
+                self.keep_days,
+            )
+        return deleted
+
     def start(self) -> None:
-        """Take over what dead node processes left unreported, then report every pending
-        request (at once, then on its schedule) until :meth:`stop`."""
+        """Take over what dead node processes left unreported, delete requests past their
+        retention, then report every pending request (at once, then on its schedule) until
+        :meth:`stop`."""
         with thread_connection(self.db):
             recovered = queue.recover(owner_dead)
             queue.due_now()
+        try:
+            self.purge()
+        except Exception:
+            log.exception("storage commitment: cannot delete old requests")
         if recovered:
             log.warning(
                 "storage commitment: %d request(s) left unreported by a stopped node; "
@@ -296,10 +372,16 @@ class CommitmentService:
             self._wake.notify_all()
 
     def _run_reporter(self) -> None:
-        last_recover = time.monotonic()
+        last_recover = last_purge = time.monotonic()
         while not self._stop.is_set():
             due: datetime | None = None
             report: CommitmentReport | None = None
+            if time.monotonic() - last_purge >= self.purge_interval:
+                last_purge = time.monotonic()
+                try:
+                    self.purge()
+                except Exception:
+                    log.exception("storage commitment: cannot delete old requests")
             try:
                 with thread_connection(self.db):
                     if time.monotonic() - last_recover >= self.poll_interval:
@@ -409,9 +491,20 @@ def get_report(config: Config, key: str) -> CommitmentReport:
 
 
 def retry_report(config: Config, request_id: int) -> CommitmentReport:
-    """Try a failed request's report again (the running node sends it within seconds)."""
-    with thread_connection(use_database(config.effective_database_url)):
-        report = queue.retry(request_id)
+    """Try a failed request's report again (the running node sends it within seconds), after
+    checking its instances not committed so far against the archive again.
+
+    Raises:
+        CommitmentError: There is no such request, or it is not failed.
+    """
+    db = use_database(config.effective_database_url)
+    with thread_connection(db):
+        given_up = queue.get(request_id)
+    reasons: list[int] | None = None
+    if given_up.state == CommitmentState.FAILED and (given_up.failed or not given_up.checked):
+        reasons = [i.failure_reason for i in recheck(db, config.storage_path, given_up)]
+    with thread_connection(db):
+        report = queue.retry(request_id, reasons)
     for service in list(_LOCAL_SERVICES):
         service.wake()
     return report

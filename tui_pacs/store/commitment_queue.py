@@ -7,6 +7,8 @@ failed for good after the last attempt. Every change of owner or state is one co
 ``UPDATE ... WHERE id = ? AND state = 'pending' AND owner = ?`` whose row count says whether
 this caller won, so two processes never work on (and never report) the same request at once.
 Rows owned by a dead process are handed back (:func:`recover`) for the next attempt.
+Delivered and failed rows are kept for a while (``[commitment] keep_days``), then deleted
+(:func:`purge_finished`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from tui_pacs.store.models import Change, CommitmentRequestRow, NodeHeartbeat, u
 CHANGE_KIND = "commitment"
 #: Longest error text kept.
 MAX_ERROR = 1000
+#: Rows deleted per statement by :func:`purge_finished` (short write transactions).
+PURGE_BATCH = 500
 _PENDING = CommitmentState.PENDING.value
 
 Row = CommitmentRequestRow
@@ -123,7 +127,8 @@ def _mine(request_id: int, owner: str) -> pw.Expression:
 
 
 def save_results(request_id: int, owner: str, reasons: Sequence[int]) -> bool:
-    """Keep the Failure Reason of each item (0: committed), so retries report the same."""
+    """Keep the Failure Reason of each item (0: committed): what the next report says, unless
+    a later check commits more; False when the row is no longer ``owner``'s."""
     with write_transaction():
         won = (
             Row.update(results=json.dumps(list(reasons)), updated_at=utcnow())
@@ -277,8 +282,13 @@ def due_now(now: datetime | None = None) -> int:
         )
 
 
-def retry(request_id: int) -> CommitmentReport:
+def retry(request_id: int, reasons: Sequence[int] | None = None) -> CommitmentReport:
     """Queue a failed request's report again, with a fresh count of attempts.
+
+    Args:
+        request_id: The request.
+        reasons: The Failure Reason of each item after checking them again (0: committed),
+            recorded in the same update; None keeps the recorded ones.
 
     Raises:
         CommitmentError: There is no such request, or it is not failed.
@@ -290,14 +300,40 @@ def retry(request_id: int) -> CommitmentReport:
             "can be retried"
         )
     now = utcnow()
+    values: dict[str, object] = {
+        "state": _PENDING,
+        "attempts": 0,
+        "owner": "",
+        "next_attempt_at": now,
+        "finished_at": None,
+        "updated_at": now,
+    }
+    if reasons is not None:
+        values["results"] = json.dumps(list(reasons))
     with write_transaction():
-        Row.update(
-            state=_PENDING,
-            attempts=0,
-            owner="",
-            next_attempt_at=now,
-            finished_at=None,
-            updated_at=now,
-        ).where((Row.id == request_id) & (Row.state == CommitmentState.FAILED.value)).execute()
+        Row.update(values).where(
+            (Row.id == request_id) & (Row.state == CommitmentState.FAILED.value)
+        ).execute()
         _touch(report.transaction_uid)
     return get(request_id)
+
+
+def purge_finished(before: datetime, batch: int = PURGE_BATCH) -> int:
+    """Delete the delivered and failed requests finished before ``before``; returns how many.
+
+    Pending requests are never deleted. Works in batches of ``batch`` rows (each its own short
+    write transaction), so a large backlog does not hold the write lock for long.
+    """
+    where = Row.state.in_([CommitmentState.DELIVERED.value, CommitmentState.FAILED.value]) & (
+        Row.finished_at < before
+    )
+    deleted = 0
+    while True:
+        ids = [r[0] for r in Row.select(Row.id).where(where).limit(batch).tuples()]  # type: ignore[index]
+        if not ids:
+            return deleted
+        with write_transaction():
+            # The state condition again: a failed row retried meanwhile is pending and stays.
+            deleted += int(Row.delete().where(where & Row.id.in_(ids)).execute())
+        if len(ids) < batch:
+            return deleted
