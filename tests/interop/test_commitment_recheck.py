@@ -32,9 +32,9 @@ keep_days = 30
 
 def test_late_instance_is_reported_committed(tmp_path: Path, db_url: str) -> None:
     """N-ACTION for two stored instances and one not yet sent, requester down: the first
-    attempt records it as failed (0x0112). storescu then stores it; once the requester is up,
-    the report (within the configured 0.5 s between attempts) commits all three, and the
-    record says what was sent."""
+    attempt records it as failed (0x0112). storescu then stores it; a later attempt (0.5 s
+    apart as configured) records it committed while the requester is still down; once the
+    requester is up, the report commits all three, and the record says what was sent."""
     requester = Requester()
     node = NodeProcess(
         tmp_path / "node", database_url=db_url, extra=_registry(requester.port) + SCHEDULE
@@ -67,6 +67,10 @@ def test_late_instance_is_reported_committed(tmp_path: Path, db_url: str) -> Non
             "127.0.0.1", str(node.port), str(late_file),
         )  # fmt: skip
         assert sent.returncode == 0, sent.stderr
+        # Up only once an attempt has recorded the new verdict: an attempt that checked just
+        # before the store could otherwise still reach the requester with the old one.
+        rechecked = _wait_row(db_url, tx, lambda r: r.failed == 0, node)
+        assert rechecked.state == CommitmentState.PENDING
         requester.up()
         event_type, info, where = requester.reports.wait()
         row = _wait_row(db_url, tx, lambda r: r.state != CommitmentState.PENDING, node)
