@@ -295,3 +295,28 @@ def test_image_widget_in_xterm_vt340(tmp_path: Path) -> None:
             return int(np.abs(area - expected[..., None].astype(int)).max()) <= TOLERANCE
 
         wait_for(matches, 20, "the screenshot to show the pattern", step=0.5)
+
+
+def test_colour_widget_in_xterm_vt340(tmp_path: Path) -> None:
+    """A colour picture of 300+ colours (grid palette, painted in layers) shows as decoded."""
+    from tests.ui.test_sixel import decode_sixel, doppler_like
+    from tui_pacs.ui.sixel import encode
+
+    pixels = doppler_like(120, 84)
+    png = tmp_path / "colour.png"
+    Image.fromarray(pixels).save(png)
+    # What the widget sends, decoded (rounding percentages; xterm truncates: within 1).
+    expected = decode_sixel(encode(Image.fromarray(pixels)))
+    report = tmp_path / "report.txt"
+    command = f"cd {ROOT} && exec {sys.executable} -m tests.ui.xterm_show {png} {report}"
+    with xterm(command, "60x20+0+0") as term:
+        mode = wait_for(lambda: report.exists() and report.read_text(), 60, "the picture on screen")
+        assert mode.startswith("sixel"), mode
+        shot = tmp_path / "shot.png"
+        h, w = pixels.shape[:2]
+
+        def matches() -> bool:
+            area = term.screenshot(shot)[:h, :w]
+            return int(np.abs(area - expected).max()) <= TOLERANCE
+
+        wait_for(matches, 20, "the screenshot to show the colour picture", step=0.5)
