@@ -21,14 +21,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import asdict, replace
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -39,11 +43,15 @@ from textual.message import Message  # noqa: E402
 from textual.widgets import DataTable  # noqa: E402
 
 from tui_pacs.config import Config  # noqa: E402
-from tui_pacs.model import StudySort  # noqa: E402
+from tui_pacs.model import StudySort, WorklistBoard  # noqa: E402
 from tui_pacs.ui import create_app, tune_gc  # noqa: E402
 from tui_pacs.ui.screens.archive import ArchiveScreen  # noqa: E402
 from tui_pacs.ui.widgets.filter_bar import FilterBar  # noqa: E402
 from tui_pacs.ui.widgets.study_table import StudyTable  # noqa: E402
+from tui_pacs.ui.widgets.worklist_pane import WorklistPane  # noqa: E402
+
+if TYPE_CHECKING:
+    from department import Department
 
 #: (label, FilterBar.set_values arguments)
 FILTERS: list[tuple[str, dict[str, str]]] = [
@@ -200,26 +208,311 @@ async def one_run(config: Config, timeout: float = 30.0) -> dict[str, Any]:
     return figures
 
 
+# -- the worklist pane (tech desk) -----------------------------------------------------------
+
+
+def prepare_worklist(base: Path, folder: Path, studies: int) -> tuple[Path, Department]:
+    """The bulk index plus today's department (made once per size and day, then reused).
+
+    Returns the department's index file (each run works on a fresh copy) and what it holds.
+    """
+    from department import Department, fill_department
+
+    day = date.today().strftime("%Y%m%d")
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = folder / f"department-{studies}-{day}.json"
+    index = folder / "index.sqlite3"
+    if not stamp.exists():
+        for old in [*folder.glob("department-*.json"), *folder.glob("index.sqlite3*")]:
+            old.unlink()
+        shutil.rmtree(folder / "archive", ignore_errors=True)
+        copy_index(base / "index.sqlite3", index)
+        print(f"adding today's department to {studies:,} studies ...", flush=True)
+        made = fill_department(bench_config(folder))
+        print(f"  {made.seconds:.1f} s, {made.instances} instances", flush=True)
+        stamp.write_text(json.dumps(asdict(made)))
+    data = json.loads(stamp.read_text())
+    for key in ("received", "waiting"):
+        data[key] = {int(k): tuple(v) for k, v in data[key].items()}
+    return index, Department(**data)
+
+
+def copy_index(source: Path, target: Path) -> None:
+    """A consistent copy of an SQLite index (SQLite's backup, WAL included)."""
+    for old in target.parent.glob(target.name + "*"):
+        old.unlink()
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    dst = sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        dst.close()
+        src.close()
+
+
+class CpuProbe(Probe):
+    """:class:`Probe` that also keeps, per phase, the most CPU time the UI thread spent between
+    two turns of its event loop: the work that held the loop, whatever the machine's load (the
+    wall-clock stall adds the time other processes and threads took the CPU or the GIL)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cpu_stalls: dict[str, float] = {}
+
+    async def watch_loop(self, tick: float = 0.005) -> None:
+        while self._running:
+            start, cpu = time.perf_counter(), time.thread_time()
+            await asyncio.sleep(tick)
+            stall = time.perf_counter() - start - tick
+            used = time.thread_time() - cpu
+            if self.phase and stall > self.stalls.get(self.phase, 0.0):
+                self.stalls[self.phase] = stall
+            if self.phase and used > self.cpu_stalls.get(self.phase, 0.0):
+                self.cpu_stalls[self.phase] = used
+
+
+class BoardWatch:
+    """Every board a worklist pane showed (by pane id), with the time its redraw started (the
+    worker's board reached the UI thread) and ended (``BoardShown`` dispatched)."""
+
+    def __init__(self) -> None:
+        self.shown: list[tuple[float, str, WorklistBoard]] = []
+        #: UI-thread seconds of each redraw (board handed over -> BoardShown handled).
+        self.redraws: list[float] = []
+        #: id(board) -> when the worker's board reached the UI thread.
+        self._loaded: dict[int, float] = {}
+
+    def hook(self, message: Message) -> None:
+        if isinstance(message, WorklistPane._BoardLoaded):
+            self._loaded[id(message.board)] = time.perf_counter()
+        elif isinstance(message, WorklistPane.BoardShown):
+            now = time.perf_counter()
+            pane = getattr(getattr(message, "_sender", None), "id", None) or ""
+            self.shown.append((now, pane, message.board))
+            loaded = self._loaded.pop(id(message.board), None)
+            if loaded is not None:
+                self.redraws.append(now - loaded)
+
+    def first_with(self, pane: str, order_id: int, instances: int, after: float) -> float | None:
+        """When ``pane`` first showed ``order_id`` with at least ``instances`` images."""
+        for at, shown_by, board in self.shown:
+            if at < after or shown_by != pane:
+                continue
+            for p in board.orders:
+                if p.order.id == order_id and p.instances_received >= instances:
+                    return at
+        return None
+
+    def count(self, pane: str, order_id: int) -> int:
+        """The images of ``order_id`` on the last board ``pane`` showed."""
+        for _at, shown_by, board in reversed(self.shown):
+            if shown_by == pane:
+                return next(
+                    (p.instances_received for p in board.orders if p.order.id == order_id), 0
+                )
+        return 0
+
+
+def board_service_ms(config: Config, repeat: int = 7) -> tuple[float, float]:
+    """The board service call alone: the first call, then the median of ``repeat`` more (ms)."""
+    from tui_pacs.services.worklist import WorklistService
+
+    service = WorklistService(config)
+    t0 = time.perf_counter()
+    service.board()
+    first = (time.perf_counter() - t0) * 1e3
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        service.board()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return first, statistics.median(times)
+
+
+async def worklist_run(
+    index: Path, dept: Department, work: Path, *, samples: int = 8, ingest_seconds: float = 6.0,
+    rate: float = 20.0, timeout: float = 30.0,
+) -> dict[str, Any]:  # fmt: skip
+    """One session of the console on today's department; every figure in milliseconds."""
+    from department import store_instance
+
+    from tests.store.synthetic import new_uid
+    from tui_pacs.services.ingest import Ingestor
+
+    run = work / "run"
+    shutil.rmtree(run, ignore_errors=True)
+    run.mkdir(parents=True)
+    copy_index(index, run / "index.sqlite3")
+    config = bench_config(run)
+    figures: dict[str, Any] = {}
+    first, warm = board_service_ms(config)
+    figures["worklist: board service, first call"] = first
+    figures["worklist: board service, warm (median of 7)"] = warm
+    probe, watch = CpuProbe(), BoardWatch()
+
+    def hook(message: Message) -> None:
+        probe.hook(message)
+        watch.hook(message)
+
+    ingestor = Ingestor(config)
+    orders = sorted(dept.received)
+    series = {order_id: new_uid() for order_id in orders}
+    #: Images of each order: on the first board, plus those stored since.
+    images: dict[int, int] = {}
+
+    def arrive(order_id: int) -> tuple[float, int]:
+        """Store one instance for the order (as the node would): when it was committed, and
+        the order's images from then on."""
+        uid, patient_id, name, modality, station = dept.received[order_id]
+        images[order_id] += 1
+        store_instance(
+            ingestor, study_uid=uid, series_uid=series[order_id], patient_id=patient_id,
+            patient_name=name, modality=modality, station=station, number=images[order_id],
+        )  # fmt: skip
+        return time.perf_counter(), images[order_id]
+
+    started = time.perf_counter()
+    app = create_app(config, start_node=False, change_poll=0, status_poll=0, filter_delay=0)
+    tune_gc()
+    archive_board = probe.expect(
+        lambda m: (
+            isinstance(m, WorklistPane.BoardShown)
+            and getattr(m._sender, "id", "") == "worklist-pane"
+        )
+    )
+    try:
+        async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+            watcher = asyncio.create_task(probe.watch_loop())
+            probe.phase = "worklist-start"
+            figures["worklist: archive pane, first board from start"] = (
+                await asyncio.wait_for(archive_board, timeout) - started
+            ) * 1e3
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            desk_board = probe.expect(
+                lambda m: (
+                    isinstance(m, WorklistPane.BoardShown)
+                    and getattr(m._sender, "id", "") == "desk-pane"
+                )
+            )
+            t0 = time.perf_counter()
+            await pilot.press("5")
+            figures["worklist: desk, key to first board"] = (
+                await asyncio.wait_for(desk_board, timeout) - t0
+            ) * 1e3
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            figures["worklist: UI-thread redraw, first boards (max)"] = max(watch.redraws) * 1e3
+            watch.redraws.clear()
+            images.update({order_id: watch.count("desk-pane", order_id) for order_id in orders})
+
+            # Nothing happens (the reference for the stalls below).
+            probe.phase = "worklist-idle"
+            await asyncio.sleep(2.0)
+
+            # An instance arrives for an order; the change feed is read at once (the console
+            # reads it every second: add 0-1 s of waiting for the poll).
+            probe.phase = "worklist-live"
+            latencies = []
+            for n in range(samples):
+                order_id = orders[(n * 37) % len(orders)]
+                stored, wanted = await asyncio.to_thread(arrive, order_id)
+                app.poll_changes()
+                deadline = time.perf_counter() + timeout
+                while (at := watch.first_with("desk-pane", order_id, wanted, stored)) is None:
+                    if time.perf_counter() > deadline:
+                        raise TimeoutError(f"order {order_id} never showed {wanted} images")
+                    await asyncio.sleep(0.002)
+                latencies.append((at - stored) * 1e3)
+                await app.workers.wait_for_complete()
+                await pilot.pause()
+            figures["worklist: instance stored -> desk shows it (poll at once)"] = (
+                statistics.median(latencies)
+            )
+            figures["worklist: UI-thread redraw, live (median)"] = (
+                statistics.median(watch.redraws) * 1e3
+            )
+            watch.redraws.clear()
+
+            # Steady ingest in this process (a console hosting the node) while the change feed
+            # is read every second, as the console does: the stall the tech feels.
+            probe.phase = "worklist-ingest"
+            poller = app.set_interval(1.0, app.poll_changes)
+            marks: list[tuple[float, int, int]] = []
+            stop = time.perf_counter() + ingest_seconds
+
+            def ingest() -> None:
+                n = 0
+                while (now := time.perf_counter()) < stop:
+                    order_id = orders[(n * 53) % len(orders)]
+                    stored, wanted = arrive(order_id)
+                    if n % int(rate / 2) == 0:
+                        marks.append((stored, order_id, wanted))
+                    n += 1
+                    time.sleep(max(0.0, now + 1 / rate - time.perf_counter()))
+
+            await asyncio.to_thread(ingest)
+            await asyncio.sleep(1.5)  # the last poll and its redraw
+            poller.stop()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            ends = []
+            for stored, order_id, wanted in marks:
+                at = watch.first_with("desk-pane", order_id, wanted, stored)
+                if at is not None:
+                    ends.append((at - stored) * 1e3)
+            if ends:
+                figures["worklist: during ingest, stored -> desk shows it (1 s poll)"] = (
+                    statistics.median(ends)
+                )
+            if watch.redraws:
+                figures["worklist: UI-thread redraw, during ingest (max)"] = (
+                    max(watch.redraws) * 1e3
+                )
+            for phase in ("worklist-start", "worklist-idle", "worklist-live", "worklist-ingest"):
+                figures[f"stall: longest during {phase}"] = probe.stalls.get(phase, 0.0) * 1e3
+                figures[f"stall: UI-thread CPU, longest during {phase}"] = (
+                    probe.cpu_stalls.get(phase, 0.0) * 1e3
+                )
+            probe.stop()
+            await watcher
+    finally:
+        ingestor.close()
+        ingestor.db.close()
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--studies", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="10,000 studies, 2 runs")
     parser.add_argument(
+        "--part",
+        choices=("all", "browse", "worklist"),
+        default="all",
+        help="the study list's figures, the worklist pane's, or both",
+    )
+    parser.add_argument(
         "--work", type=Path, default=Path("/tmp/tui-pacs-bench-console"), help="work folder"
     )
     args = parser.parse_args()
     if args.quick:
         args.studies, args.runs = 10_000, 2
-    config = prepare(args.work / f"s{args.studies}", args.studies)
-    results = Results("console", {"studies": args.studies, "runs": args.runs})
-    runs: list[dict[str, Any]] = []
-    imports: list[float] = []
+    base = args.work / f"s{args.studies}"
+    config = prepare(base, args.studies)
+    results = Results("console", {"studies": args.studies, "runs": args.runs, "part": args.part})
+    runs: list[dict[str, Any]] = [{} for _ in range(args.runs)]
+    if args.part in ("all", "worklist"):
+        index, dept = prepare_worklist(base, args.work / f"wl{args.studies}", args.studies)
     for i in range(args.runs):
-        imports.append(import_seconds() * 1e3)
-        figures = asyncio.run(one_run(config))
-        figures["start: import tui_pacs.ui"] = imports[-1]
-        runs.append(figures)
+        figures = runs[i]
+        if args.part in ("all", "browse"):
+            imported = import_seconds() * 1e3
+            figures.update(asyncio.run(one_run(config)))
+            figures["start: import tui_pacs.ui"] = imported
+        if args.part in ("all", "worklist"):
+            figures.update(asyncio.run(worklist_run(index, dept, args.work / "wl-run")))
         results.measurements.append({"run": i, **figures})
         print(f"run {i + 1}/{args.runs} done", flush=True)
     rows = []
@@ -228,13 +521,14 @@ def main() -> None:
         stats = summarize(values)
         results.summary.append({"figure": label, "unit": "ms", **stats})
         rows.append([label, f"{stats['median']:.1f}", f"{stats['min']:.1f}", f"{stats['max']:.1f}"])
-    start_total = [r["start: first page"] + r["start: import tui_pacs.ui"] for r in runs]
-    total = summarize(start_total)
-    results.summary.append({"figure": "start: import + first page", "unit": "ms", **total})
-    rows.append(
-        ["start: import + first page", f"{total['median']:.1f}", f"{total['min']:.1f}",
-         f"{total['max']:.1f}"]
-    )  # fmt: skip
+    if args.part in ("all", "browse"):
+        start_total = [r["start: first page"] + r["start: import tui_pacs.ui"] for r in runs]
+        total = summarize(start_total)
+        results.summary.append({"figure": "start: import + first page", "unit": "ms", **total})
+        rows.append(
+            ["start: import + first page", f"{total['median']:.1f}", f"{total['min']:.1f}",
+             f"{total['max']:.1f}"]
+        )  # fmt: skip
     print(f"\nconsole over {args.studies:,} studies (SQLite), {args.runs} runs, milliseconds")
     print(table(rows, ["figure", "median", "min", "max"]))
     print(f"\nraw figures: {results.write()}")

@@ -211,3 +211,32 @@ def test_board_query_count_does_not_grow(
     small = service.board(replace(DAY, patient="P1"))
     assert len(big.orders) == 30 and 1 <= len(small.orders) < 30
     assert many == len(statements) <= 10
+
+
+def test_board_queries_use_indexes(sqlite_config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every statement of the board finds its rows through an index (SQLite's query plan
+    shows no table scan): today's studies by Study Date, orders by start date, studies by
+    Study Instance UID and Accession Number, MPPS by order (SQLite only: the plan is its own)."""
+    with open_ingestor(sqlite_config) as ingestor:
+        service = WorklistService(sqlite_config, ingestor.db)
+        for n in range(4):
+            order = service.create(replace(BASE, accession_number=f"A{n}"))
+            archive_study(ingestor, study_uid=order.study_instance_uid, accession=f"A{n}")
+            _mpps(service, mpps_create(study_uid=order.study_instance_uid))
+        archive_study(ingestor, study_uid=new_uid(), accession="ZZ")
+        db = service.db
+        statements: list[tuple[str, Any]] = []
+        original = db.execute_sql
+
+        def recording(sql: str, params: Any = None, *args: Any, **kwargs: Any) -> Any:
+            statements.append((sql, params))
+            return original(sql, params, *args, **kwargs)
+
+        monkeypatch.setattr(db, "execute_sql", recording)
+        board = service.board(DAY)
+        monkeypatch.undo()
+        assert len(board.orders) == 4 and len(board.unmatched_studies) == 1
+        assert len(statements) >= 5
+        for sql, params in statements:
+            plan = [row[3] for row in db.execute_sql("EXPLAIN QUERY PLAN " + sql, params)]
+            assert not [step for step in plan if step.startswith("SCAN")], (sql, plan)

@@ -37,7 +37,7 @@ async def open_desk(console) -> DeskScreen:
 def cells(screen: DeskScreen) -> dict[str, list[str]]:
     """The rows on screen as plain text, by row key."""
     table = screen.query_one(WorklistTable)
-    return {str(key.value): [str(c) for c in table.get_row(key)] for key in table.rows}
+    return {key: [str(c) for c in table.get_row(key)] for key in table.shown_keys()}
 
 
 async def test_board_shows_orders_with_counts(console_factory, desk: Desk) -> None:

@@ -33,7 +33,7 @@ def pane_of(console) -> WorklistPane:
 def cells(pane: WorklistPane) -> dict[str, list[str]]:
     """The pane's rows as plain text, by row key, in screen order."""
     table = pane.query_one(WorklistTable)
-    return {str(key.value): [str(c) for c in table.get_row(key)] for key in table.rows}
+    return {key: [str(c) for c in table.get_row(key)] for key in table.shown_keys()}
 
 
 def detail(pane: WorklistPane) -> str:
@@ -187,6 +187,31 @@ async def test_counts_and_flags_update_live(console_factory, tmp_path: Path) -> 
         assert pane.table.current.key == key
         # The archive's own list follows the same feed.
         assert console.app.screen.query_one(StudyTable).row_count == 2
+
+
+async def test_pane_of_another_mode_catches_up_when_back(console_factory, tmp_path: Path) -> None:
+    """While the desk is on screen, the archive's pane does not read the board for each change
+    batch; back on the archive screen it reads it once and shows what arrived meanwhile."""
+    desk = make_desk(tmp_path / "store", filled=False)
+    async with console_factory(desk.config, size=(80, 24)) as console:
+        pane = pane_of(console)
+        smith = desk.orders["smith"]
+        key = f"order:{smith.id}"
+        assert cells(pane)[key][5] == "0/0"
+        await console.pilot.press("5")
+        await console.settle()
+        loads = console.posted(WorklistPane.BoardShown)
+        desk.images(smith, series=1, per_series=2)
+        console.app.poll_changes()
+        await console.settle()
+        desk_pane = console.app.screen.query_one(WorklistPane)
+        assert desk_pane is not pane
+        shown = console.posted(WorklistPane.BoardShown)[len(loads) :]
+        assert shown and {m._sender for m in shown} == {desk_pane}  # the desk's pane only
+        assert cells(desk_pane)[key][5] == "1/2" and cells(pane)[key][5] == "0/0"
+        await console.pilot.press("1")
+        await console.settle()
+        assert pane_of(console) is pane and cells(pane)[key][5] == "1/2"
 
 
 async def test_pane_filters_by_modality_and_station(console_factory, desk: Desk) -> None:

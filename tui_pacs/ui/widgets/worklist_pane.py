@@ -136,6 +136,10 @@ class WorklistPane(Vertical):
         self.shown_by_choice: bool | None = None
         self._select: str | None = None
         self._service: WorklistService | None = None
+        #: Changes arrived while the pane's screen was not on screen (another mode's).
+        self._stale = False
+        #: What the title and the detail line show (redrawn only when it changes).
+        self._texts: dict[str, str] = {}
 
     @property
     def service(self) -> WorklistService:
@@ -177,6 +181,7 @@ class WorklistPane(Vertical):
         self.set_class(self.full, "-full")
         if not self.full:
             self.display = False
+        self.app.screen_change_signal.subscribe(self, self._screen_changed)
         self.reload()
 
     def set_shown(self, shown: bool) -> None:
@@ -235,8 +240,18 @@ class WorklistPane(Vertical):
         self.load_board(self.current_filter())
 
     def changes_arrived(self, kinds: frozenset[str]) -> None:
-        """The screen's change-feed batch: read the board again if it moved."""
-        if kinds & DESK_CHANGE_KINDS:
+        """The screen's change-feed batch: read the board again if it moved (once the pane's
+        screen is back on screen, when it is another mode's screen for now)."""
+        if not kinds & DESK_CHANGE_KINDS:
+            return
+        if self.screen not in self.app.screen_stack:
+            self._stale = True
+            return
+        self.reload()
+
+    def _screen_changed(self, screen: object) -> None:
+        if self._stale and self.is_attached and self.screen in self.app.screen_stack:
+            self._stale = False
             self.reload()
 
     @on(_BoardLoaded)
@@ -270,8 +285,14 @@ class WorklistPane(Vertical):
         if self.flagged_only:
             title += " · flagged only"
         label = self.query_one("#wl-title", Label)
-        label.update(title)
+        self._update(label, title)
         label.set_class(bool(board.flagged), "-flagged")
+
+    def _update(self, widget: Static, text: str) -> None:
+        """Change a line's text (untouched when the same: an update lays the screen out)."""
+        if self._texts.get(widget.id or "") != text:
+            self._texts[widget.id or ""] = text
+            widget.update(text)
 
     def _show_detail(self, row: DeskRow | None) -> None:
         detail = self.query_one("#wl-detail", Static)
@@ -279,19 +300,19 @@ class WorklistPane(Vertical):
         detail.set_class(bool(flags), "-flagged")
         if not self.full:
             if row is None:
-                detail.update("No order today" if self.board else "")
+                self._update(detail, "No order today" if self.board else "")
             elif flags:
-                detail.update("⚑ " + " · ".join(flags) + " · o: study, O: order")
+                self._update(detail, "⚑ " + " · ".join(flags) + " · o: study, O: order")
             else:
-                detail.update(_summary(row))
+                self._update(detail, _summary(row))
             return
         if row is None:
-            detail.update("No order on this board")
+            self._update(detail, "No order on this board")
             return
         lines = _details(row)
         if flags:
             lines.append("⚑ " + " · ".join(flags) + "  (o: open study, O: open order)")
-        detail.update("\n".join(lines))
+        self._update(detail, "\n".join(lines))
 
     @on(WorklistTable.RowHighlighted)
     def _row_highlighted(self, event: WorklistTable.RowHighlighted) -> None:

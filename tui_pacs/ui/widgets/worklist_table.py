@@ -177,22 +177,51 @@ class WorklistTable(DataTable[str | Text]):
         key = self.cursor_key()
         return self.desk_rows.get(key) if key is not None else None
 
+    def shown_keys(self) -> list[str]:
+        """The keys of the rows, in screen order."""
+        return [str(row.key.value) for row in self.ordered_rows]
+
     def show_rows(self, rows: list[DeskRow], select: str | None = None) -> None:
-        """Show ``rows``, keeping cursor and scroll (or moving to ``select`` when shown)."""
+        """Show ``rows``, keeping cursor and scroll (or moving to ``select`` when shown).
+
+        A live update touches only what changed: the cells of changed rows, new rows added,
+        gone rows removed, and the rows put in order in place (a table cleared and filled
+        again measures every cell of every row, which held the UI thread for ~50 ms per
+        redraw on a day of 300 orders).
+        """
         keys = [r.key for r in rows]
-        current = [str(k.value) for k in self.rows]
+        shown = self.shown_keys()
         keep = select or self.cursor_key()
         previous = self.desk_rows
         self.desk_rows = {r.key: r for r in rows}
-        if keys == current:
-            for row in rows:
-                if previous.get(row.key) == row:
-                    continue
+        gone = set(shown) - self.desk_rows.keys()
+        if not shown or not rows or len(gone) > len(shown) // 2:
+            self._fill(rows, keep)
+            return
+        for key in gone:
+            self.remove_row(key)
+        for row in rows:
+            before = previous.get(row.key)
+            if before is None:
+                self.add_row(*row_cells(row), key=row.key)
+            elif before != row:
                 for (column, _h, _w), cell in zip(COLUMNS, row_cells(row), strict=True):
                     self.update_cell(row.key, column, cell)
+        if self.shown_keys() != keys:
+            # The flags cell of each row is its own object: it says where the row goes.
+            where = {id(self.get_cell(key, "flags")): n for n, key in enumerate(keys)}
+            self.sort("flags", key=lambda cell: where[id(cell)])
+        if keys == shown:
             if select is not None and select in self.desk_rows:
                 self.move_cursor(row=self.get_row_index(select), animate=False)
             return
+        target = min(self.cursor_row, len(rows) - 1)
+        if keep is not None and keep in self.desk_rows:
+            target = self.get_row_index(keep)
+        self.move_cursor(row=target, animate=False, scroll=True)
+
+    def _fill(self, rows: list[DeskRow], keep: str | None) -> None:
+        """Clear the table and add ``rows`` (first board, or a board mostly different)."""
         position, scroll_y = self.cursor_row, self.scroll_y
         self.clear()
         for row in rows:
