@@ -9,6 +9,8 @@ TGP widget sends). Test images are made in a temporary folder: a 512x512 CT (pix
 693_J2KI, stored uncompressed), a 1024x1024 12-bit MR phantom compressed with reversible
 JPEG 2000 (pylibjpeg-openjpeg), a 48-slice CT series, and pydicom's 30-frame JPEG ultrasound.
 The peer is DCMTK's dcm2pnm writing PNG (a process per image, decode + window + encode).
+Bytes are reported per image (first preview) and per cine frame; the colour ultrasound frame's
+error after each sixel encoder (decoded back, against the rendered RGB) is reported too.
 
     /work/venv/bin/python bench/render.py            # 15 runs per case
     /work/venv/bin/python bench/render.py --quick    # smoke run
@@ -224,19 +226,55 @@ def scroll(paths: list[Path], encoder: str, prefetch: bool, ahead: int = 6) -> f
     return len(paths) / elapsed
 
 
-def cine(path: Path, encoder: str, loops: int = 2) -> tuple[float, float]:
-    """Frames per second of a multi-frame loop at 400x400: first loop (decoding), then warm."""
+def cine(path: Path, encoder: str, loops: int = 2) -> tuple[float, float, float]:
+    """Frames/s of a multi-frame loop at 400x400 (first loop decoding, then warm), bytes/frame."""
     renderer = Renderer()
     frames = renderer.frame_count(path)
     rates = []
+    sent = 0
     for _ in range(loops):
+        sent = 0
         t0 = time.perf_counter()
         for k in range(frames):
             image = renderer.render(path, k, size=CINE_BOX).image
-            # While playing, the console encodes colour with the fast (octree) palette.
-            sixel_numpy(image, fast=True) if encoder == "sixel" else ENCODERS[encoder](image)
+            # While playing, the console encodes colour with the coarser cine grid (fast).
+            if encoder == "sixel":
+                sent += len(sixel_numpy(image, fast=True))
+            else:
+                sent += len(ENCODERS[encoder](image))
         rates.append(frames / (time.perf_counter() - t0))
-    return rates[0], rates[-1]
+    return rates[0], rates[-1], sent / frames
+
+
+def colour_error(path: Path, frame: int) -> list[dict[str, float | str]]:
+    """Bytes and per-channel error of each sixel encoding of a colour frame, decoded back.
+
+    The frame is rendered into the preview box; the error is the absolute difference per
+    channel between the decoded sixel (percentages rounded to 8 bits) and the rendered RGB.
+    """
+    from tests.ui.test_sixel import decode_sixel
+
+    image = Renderer().render(path, frame, size=PREVIEW_BOX).image
+    source = np.asarray(image.convert("RGB")).astype(int)
+    streams = {
+        "sixel": sixel_numpy(image),
+        "sixel (cine)": sixel_numpy(image, fast=True),
+        "sixel-ti": image_to_sixels(image),
+    }
+    rows: list[dict[str, float | str]] = []
+    for name, stream in streams.items():
+        error = np.abs(decode_sixel(stream) - source)
+        rows.append(
+            {
+                "encoder": name,
+                "size": f"{image.width}x{image.height}",
+                "kib": len(stream) / 1024,
+                "mean": float(error.mean()),
+                "p99": float(np.percentile(error, 99)),
+                "max": int(error.max()),
+            }
+        )
+    return rows
 
 
 # -- main ----------------------------------------------------------------------------------------
@@ -350,20 +388,47 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         us = cases[3][1]
         for encoder in ENCODERS:
-            pairs = [cine(us, encoder) for _ in range(max(3, args.runs // 3))]
-            cold = statistics.median(p[0] for p in pairs)
-            warm = statistics.median(p[1] for p in pairs)
+            triples = [cine(us, encoder) for _ in range(max(3, args.runs // 3))]
+            cold = statistics.median(p[0] for p in triples)
+            warm = statistics.median(p[1] for p in triples)
+            per_frame = triples[0][2]
             results.summary.append(
                 {
                     "case": "cine US 30 frames at 400x400",
                     "encoder": encoder,
                     "first_loop_fps": cold,
                     "warm_loop_fps": warm,
+                    "bytes_per_frame": per_frame,
                 }
             )
-            rows.append(["US 30 frames -> 400x300", encoder, f"{cold:.1f}", f"{warm:.1f}"])
+            rows.append(
+                [
+                    "US 30 frames -> 400x300",
+                    encoder,
+                    f"{cold:.1f}",
+                    f"{warm:.1f}",
+                    f"{per_frame / 1024:.1f}",
+                ]
+            )
         print("\nCine at 400x400 (frames/s; first loop decodes, later loops hit the cache)")
-        print(table(rows, ["loop", "enc", "first loop", "warm loop"]))
+        print(table(rows, ["loop", "enc", "first loop", "warm loop", "KiB/frame"]))
+
+        name, path, frame = cases[3]
+        rows = []
+        for row in colour_error(path, frame):
+            results.summary.append({"case": f"colour error, {name}", **row})
+            rows.append(
+                [
+                    str(row["encoder"]),
+                    str(row["size"]),
+                    f"{row['kib']:.1f}",
+                    f"{row['mean']:.2f}",
+                    f"{row['p99']:.0f}",
+                    f"{row['max']}",
+                ]
+            )
+        print(f"\nColour error of {name}, decoded sixel vs rendered RGB (levels per channel)")
+        print(table(rows, ["enc", "size", "KiB", "mean", "p99", "max"]))
 
     ct_first = next(
         s

@@ -175,6 +175,31 @@ def encode_indexed(indices: np.ndarray, palette: np.ndarray) -> bytes:
     return b"".join(out)
 
 
+def _pass_bits(indices: np.ndarray, colors: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The bits (0-63) each (band, colour) pass paints, as :func:`_sixel_rows` without the offset.
+
+    Same passes in the same order, built straight into one row per pass (not a row per colour
+    of the palette in every band, mostly empty with a large palette).
+    """
+    height, width = indices.shape
+    bands = -(-height // _BAND)
+    padded = np.full((bands * _BAND, width), colors, dtype=np.intp)  # ``colors``: no paint
+    padded[:height] = indices
+    padded = padded.reshape(bands, _BAND, width)
+    key = padded + (np.arange(bands) * (colors + 1))[:, None, None]
+    present = np.bincount(key.ravel(), minlength=bands * (colors + 1)).reshape(bands, colors + 1)
+    present[:, colors] = 0
+    band_of, color_of = np.nonzero(present)
+    number = np.full(bands * (colors + 1), len(band_of), dtype=np.intp)  # no paint: spare row
+    number[band_of * (colors + 1) + color_of] = np.arange(len(band_of))
+    rows = np.take(number, key)
+    bits = np.zeros((len(band_of) + 1, width), dtype=np.uint8)
+    columns = np.arange(width)[None, :]
+    for row in range(_BAND):
+        bits[rows[:, row, :], columns] |= np.uint8(1 << row)
+    return band_of, color_of, bits[:-1]
+
+
 def _layered_chars(indices: np.ndarray, colors: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sixel characters of every (band, colour) pass, colours painted in index order.
 
@@ -186,8 +211,7 @@ def _layered_chars(indices: np.ndarray, colors: int) -> tuple[np.ndarray, np.nda
     Returns:
         (bands, colours, chars) as :func:`_sixel_rows`.
     """
-    band_of, color_of, chars = _sixel_rows(indices, colors)
-    own = chars - np.uint8(_OFFSET)
+    band_of, color_of, own = _pass_bits(indices, colors)
     passes, width = own.shape
     # Bits of this pass and of every later pass of the same band: the bits within a band are
     # disjoint, so a suffix sum is their union (uint8 wraps around across bands, exactly).
@@ -320,9 +344,9 @@ def colour_palette(
     n = len(points)
     position = np.zeros(101, dtype=np.int32)
     position[points] = np.arange(n)
-    grey = np.take(position[_grid(step)[_PERCENT]] * (n * n + n + 1), mean)
-    colour = _code(channels, position[_grid(colour_step)[_PERCENT]], n)
-    return _numbered(np.where(greyish, grey, colour), points, height, width)
+    code = np.take(position[_grid(step)[_PERCENT]] * (n * n + n + 1), mean)
+    code[~greyish] = _code(coloured, position[_grid(colour_step)[_PERCENT]], n)
+    return _numbered(code, points, height, width)
 
 
 _ALL_PERCENT = np.arange(101, dtype=np.uint8)
