@@ -93,8 +93,12 @@ def write_node_config(
     extra: str = "",
     duplicate_policy: str = "keep-first",
     allowed: Sequence[str] = (),
+    fast_storage: bool = True,
 ) -> Path:
-    """Write a node config file for tests; returns its path."""
+    """Write a node config file for tests; returns its path.
+
+    ``fast_storage=False``: pynetdicom serves every association (no store acceptor).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     db = database_url or f"sqlite:///{folder / 'index.sqlite3'}"
     allowed_toml = ", ".join(json.dumps(a) for a in allowed)
@@ -104,6 +108,7 @@ ae_title = "{ae_title}"
 bind_address = "127.0.0.1"
 port = {port}
 allowed_calling_ae_titles = [{allowed_toml}]
+fast_storage = {str(fast_storage).lower()}
 
 [storage]
 path = "{folder / 'archive'}"

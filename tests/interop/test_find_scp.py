@@ -62,13 +62,22 @@ def _import(node: NodeProcess, folder: Path) -> None:
     )
 
 
-@pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
-    """A node holding the test archive, combining date and time ranges always."""
+@pytest.fixture(scope="module", params=["acceptor", "pynetdicom"])
+def node(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[NodeProcess]:
+    """A node holding the test archive, combining date and time ranges always; every test runs
+    against both receivers: the store acceptor (plain C-FIND associations, the default) and
+    pynetdicom (``[node] fast_storage = false``, as for associations with extended negotiation).
+    """
     require_dcmtk()
     folder = tmp_path_factory.mktemp("find-node")
     write_archive(folder / "files", ARCHIVE + BULK)
-    proc = NodeProcess(folder / "node", extra='[query]\ncombined_datetime = "always"\n')
+    proc = NodeProcess(
+        folder / "node",
+        extra='[query]\ncombined_datetime = "always"\n',
+        fast_storage=request.param == "acceptor",
+    )
     _import(proc, folder / "files")
     with proc:
         yield proc
@@ -240,6 +249,20 @@ def test_only_requested_keys_come_back(node: NodeProcess, tmp_path: Path) -> Non
         "StudyInstanceUID",
     ]
     assert r.RetrieveAETitle == node.ae_title and r.PatientWeight is None
+
+
+def test_each_receiver_serves_plain_find_associations(
+    node: NodeProcess, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """findscu's association is the store acceptor's by default, pynetdicom's when it is off."""
+    result = findscu(node, tmp_path, "QueryRetrieveLevel=STUDY", f"StudyInstanceUID={S[2]}")
+    assert result.final == "Success", result.log
+    accepted = [
+        line for line in node.log().splitlines() if "association accepted: FINDSCU" in line
+    ]
+    assert accepted
+    fast = request.node.callspec.params["node"] == "acceptor"
+    assert ("(store acceptor)" in accepted[-1]) is fast
 
 
 # -- cancel and cap ------------------------------------------------------------------------------

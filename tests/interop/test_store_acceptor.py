@@ -3,7 +3,8 @@
 The rest of the interop suite (test_store_scp, test_bad_input, test_crash ...) stores through the
 acceptor too, since it is on by default; these tests pin down that it really is the acceptor,
 that ``[node] fast_storage = false`` still works, that associations it does not take work as
-before, and that two listener processes share the work.
+before, that it answers C-FIND on an association that also stores, and that two listener
+processes share the work.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.uid import DeflatedExplicitVRLittleEndian, JPEG2000Lossless, RLELossless
 from pynetdicom import AE
+from pynetdicom.pdu_primitives import SOPClassExtendedNegotiation
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     CTImageStorage,
     StudyRootQueryRetrieveInformationModelFind,
@@ -72,7 +74,7 @@ def test_echoscu_and_compressed_storescu_go_through_the_acceptor(tmp_path: Path)
 def test_fast_storage_off_serves_storescu_with_pynetdicom(tmp_path: Path) -> None:
     """[node] fast_storage = false: storescu still stores, through pynetdicom."""
     files = write_series(tmp_path / "in", 5)
-    with _node(tmp_path / "node", "fast_storage = false") as node:
+    with _node(tmp_path / "node", fast_storage=False) as node:
         run = run_storescu(node.port, [tmp_path / "in"], flags=["+sd"])
         assert run.succeeded == set(files), run.output
         accepted = _accepted_lines(node)
@@ -80,13 +82,22 @@ def test_fast_storage_off_serves_storescu_with_pynetdicom(tmp_path: Path) -> Non
         assert count_instances(_db_url(node)) == 5
 
 
-def test_storage_and_find_on_one_association(tmp_path: Path) -> None:
-    """An association proposing storage and C-FIND goes to pynetdicom: the store then the query."""
+@pytest.mark.parametrize("extended", [False, True], ids=["plain", "extended-negotiation"])
+def test_storage_and_find_on_one_association(tmp_path: Path, extended: bool) -> None:
+    """An association proposing storage and C-FIND: the store then the query answer. A plain one
+    is the acceptor's (the node's own C-FIND handler runs there); one asking for relational
+    queries (SOP Class Extended Negotiation) is pynetdicom's."""
     with _node(tmp_path / "node") as node:
         ae = AE(ae_title="MIXED")
         ae.add_requested_context(CTImageStorage)
         ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
-        assoc = ae.associate("127.0.0.1", node.port, ae_title="TUI_PACS")
+        ext_neg = []
+        if extended:
+            item = SOPClassExtendedNegotiation()
+            item.sop_class_uid = StudyRootQueryRetrieveInformationModelFind
+            item.service_class_application_information = b"\x01"
+            ext_neg.append(item)
+        assoc = ae.associate("127.0.0.1", node.port, ae_title="TUI_PACS", ext_neg=ext_neg)
         assert assoc.is_established
         try:
             [path] = write_series(tmp_path / "in", 1)
@@ -101,7 +112,7 @@ def test_storage_and_find_on_one_association(tmp_path: Path) -> None:
         assert [int(status.Status) for status, _ in answers] == [0xFF00, 0x0000]
         assert answers[0][1].StudyInstanceUID == ds.StudyInstanceUID
         accepted = _accepted_lines(node)
-        assert len(accepted) == 1 and not accepted[0].endswith(ACCEPTOR)
+        assert len(accepted) == 1 and accepted[0].endswith(ACCEPTOR) is not extended
 
 
 @pytest.mark.slow

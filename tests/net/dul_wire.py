@@ -97,6 +97,14 @@ def c_store_rq(message_id: int, sop_class: str, sop_instance: str) -> bytes:
     )
 
 
+def c_find_rq(message_id: int, sop_class: str = STUDY_ROOT_FIND) -> bytes:
+    return command({0x0002: sop_class, 0x0100: 0x0020, 0x0110: message_id, 0x0700: 0, 0x0800: 0})
+
+
+def c_cancel_rq(message_id: int) -> bytes:
+    return command({0x0100: 0x0FFF, 0x0120: message_id, 0x0800: 0x0101})
+
+
 def c_echo_rq(message_id: int) -> bytes:
     return command({0x0002: VERIFICATION, 0x0100: 0x0030, 0x0110: message_id, 0x0800: 0x0101})
 
@@ -150,6 +158,32 @@ class Peer:
                 last = bool(ctrl & 0x02)
             if last:
                 return read_dataset(BytesIO(raw), True, True), sizes
+
+    def read_message(self) -> tuple[Dataset, bytes | None]:
+        """One DIMSE message: its command set and, when it has one, its data set's bytes."""
+        command_raw, data_raw = b"", b""
+        command_done, has_data = False, False
+        while True:
+            got = self.read_pdu()
+            assert got.type == 0x04, f"expected P-DATA-TF, got PDU type 0x{got.type:02X}"
+            pos = 0
+            while pos < len(got.body):
+                length, _cid, ctrl = struct.unpack_from(">IBB", got.body, pos)
+                value = got.body[pos + 6 : pos + 4 + length]
+                pos += 4 + length
+                if ctrl & 0x01:
+                    command_raw += value
+                    if ctrl & 0x02:
+                        command_done = True
+                        cmd = read_dataset(BytesIO(command_raw), True, True)
+                        has_data = cmd.CommandDataSetType != 0x0101
+                        if not has_data:
+                            return cmd, None
+                else:
+                    data_raw += value
+                    if ctrl & 0x02:
+                        assert command_done and has_data
+                        return cmd, data_raw
 
     def closed_by_peer(self, timeout: float = TIMEOUT) -> bool:
         """True once the listener closed the connection (reads until EOF)."""

@@ -1,19 +1,20 @@
 """The C-FIND SCP of the Patient Root and Study Root Query/Retrieve information models.
 
 The handler is a plain function taking its dependency, a ``find`` callable from the services
-layer, as an extra argument (the pynetdicom qrscp way). It maps what ``find`` raises to the
-C-FIND failure statuses of PS3.4 C.4.1.1.4, streams the matches as Pending responses, checks for a
-C-CANCEL between them and stops with Cancel (0xFE00) when the result cap is reached, as Orthanc
-does. The stream is paced to what pynetdicom has actually sent (``_pace``), so a long result set
-neither piles up in memory nor hides a C-CANCEL behind queued responses. SOP Class Extended Negotiation (PS3.4 C.5.1) offers relational queries and combined
-date-time matching.
+layer, as an extra argument (the pynetdicom qrscp way). :func:`find_responses` maps what
+``find`` raises to the C-FIND failure statuses of PS3.4 C.4.1.1.4, streams the matches as Pending
+responses, checks for a C-CANCEL between them and stops with Cancel (0xFE00) when the result cap
+is reached, as Orthanc does. Two receivers call it: pynetdicom's (:func:`handle_find`, paced to
+what pynetdicom has actually sent by ``_pace``, so a long result set neither piles up in memory
+nor hides a C-CANCEL behind queued responses) and the store acceptor, which serves plain C-FIND
+associations itself. SOP Class Extended Negotiation (PS3.4 C.5.1) offers relational queries and
+combined date-time matching.
 """
-
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -37,7 +38,7 @@ from tui_pacs.errors import IdentifierMismatchError, PacsError, QueryError, Stor
 from tui_pacs.model import DimseService
 from tui_pacs.net import status as st
 from tui_pacs.net.mwl_scp import MWL_MODEL, MWL_SOP_CLASS
-from tui_pacs.net.scp import AuthorizeCallable, allow_all, refused
+from tui_pacs.net.scp import AuthorizeCallable, allow_all, refused_caller
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +166,29 @@ def find_handlers(
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class FindCall:
+    """One C-FIND-RQ as it came off the wire, from either receiver (pynetdicom or the acceptor).
+
+    Attributes:
+        sop_class_uid: Affected SOP Class UID of the request.
+        calling_ae_title: Who asks.
+        address: The caller's IP address (for the log).
+        transfer_syntax: The presentation context's transfer syntax.
+        identifier: Decodes the request identifier; raises when it cannot be decoded.
+        extended: The requestor's SOP Class Extended Negotiation item for this SOP class.
+        is_cancelled: Whether a C-CANCEL for this request has arrived (asked between matches).
+    """
+
+    sop_class_uid: str
+    calling_ae_title: str
+    address: str
+    transfer_syntax: str
+    identifier: Callable[[], Dataset]
+    extended: bytes | None
+    is_cancelled: Callable[[], bool]
+
+
 def handle_find(
     event: evt.Event,
     find: FindCallable,
@@ -173,15 +197,46 @@ def handle_find(
     mwl_find: FindCallable | None = None,
 ) -> Iterator[tuple[int | Dataset, Dataset | None]]:
     """EVT_C_FIND: answer a Patient Root or Study Root query (PS3.4 C.4.1), or a Modality
-    Worklist query (PS3.4 K.4.1) with ``mwl_find``.
+    Worklist query (PS3.4 K.4.1) with ``mwl_find``; see :func:`find_responses`.
+
+    The store acceptor (net/store_acceptor.py) serves plain C-FIND associations itself, with the
+    ``find``, ``policy``, ``authorize`` and ``mwl_find`` bound here.
+    """
+    assoc = event.assoc
+    sop_class = str(event.request.AffectedSOPClassUID)
+    requested = (assoc.requestor.sop_class_extended or {}).get(UID(sop_class))
+
+    def is_cancelled() -> bool:
+        _pace(assoc)
+        return bool(event.is_cancelled)
+
+    call = FindCall(
+        sop_class_uid=sop_class,
+        calling_ae_title=assoc.requestor.ae_title,
+        address=assoc.requestor.address,
+        transfer_syntax=str(event.context.transfer_syntax),
+        identifier=lambda: event.identifier,
+        extended=bytes(requested) if requested else None,
+        is_cancelled=is_cancelled,
+    )
+    yield from find_responses(call, find, policy, authorize, mwl_find)
+
+
+def find_responses(
+    call: FindCall,
+    find: FindCallable,
+    policy: ExtendedNegotiationPolicy,
+    authorize: AuthorizeCallable = allow_all,
+    mwl_find: FindCallable | None = None,
+) -> Generator[tuple[int | Dataset, Dataset | None], None, None]:
+    """The responses to one C-FIND request.
 
     Yields:
         ``(status, identifier)`` pairs: Pending 0xFF00/0xFF01 with each match, then nothing
-        (pynetdicom sends the final Success), or a Cancel / failure status with no identifier.
+        (the receiver sends the final Success), or a Cancel / failure status with no identifier.
     """
-    assoc = event.assoc
-    calling = assoc.requestor.ae_title
-    sop_class = str(event.request.AffectedSOPClassUID)
+    calling = call.calling_ae_title
+    sop_class = call.sop_class_uid
     model = FIND_SOP_CLASSES.get(sop_class)
     service = DimseService.FIND
     if sop_class == MWL_SOP_CLASS and mwl_find is not None:
@@ -189,19 +244,18 @@ def handle_find(
     if model is None:
         yield st.failure(st.UNABLE_TO_PROCESS, f"SOP class {sop_class} is not a C-FIND model"), None
         return
-    if refused(authorize, event, service):
+    if refused_caller(authorize, calling, call.address, service):
         yield st.REFUSED_NOT_AUTHORIZED, None
         return
     try:
-        identifier = event.identifier
+        identifier = call.identifier()
     except Exception as exc:
         log.warning("C-FIND from %s: identifier cannot be decoded: %s", calling, exc)
         yield st.failure(st.UNABLE_TO_PROCESS, "identifier cannot be decoded"), None
         return
-    transfer_syntax = event.context.transfer_syntax
-    requested = (assoc.requestor.sop_class_extended or {}).get(UID(sop_class))
+    transfer_syntax = call.transfer_syntax
     # Worklist queries get no extended behaviour (handle_sop_extended never agreed to any).
-    agreed = agreed_options(bytes(requested) if requested and model != MWL_MODEL else None, policy)
+    agreed = agreed_options(call.extended if model != MWL_MODEL else None, policy)
     request = FindRequest(
         identifier=identifier,
         information_model=model,
@@ -232,7 +286,7 @@ def handle_find(
         yield st.failure(st.UNABLE_TO_PROCESS, f"query failed: {exc}"), None
         return
     try:
-        yield from _stream(event, matches, calling)
+        yield from _stream(call.is_cancelled, matches, calling)
     finally:
         matches.close()
 
@@ -257,7 +311,7 @@ def _pace(assoc: Any) -> None:
     dul = getattr(assoc, "dul", None)
     queue = getattr(dul, "to_provider_queue", None)
     sock = getattr(dul, "socket", None)
-    if queue is None or sock is None:
+    if dul is None or queue is None or sock is None:
         return
     while queue.qsize() > MAX_QUEUED_RESPONSES and assoc.is_established:
         time.sleep(_PACE_SLEEP)
@@ -271,14 +325,13 @@ def _pace(assoc: Any) -> None:
 
 
 def _stream(
-    event: evt.Event, matches: FindMatches, calling: str
+    is_cancelled: Callable[[], bool], matches: FindMatches, calling: str
 ) -> Iterator[tuple[int | Dataset, Dataset | None]]:
     pending = st.PENDING_WARNING if matches.warning else st.PENDING
     count = 0
     iterator = iter(matches)
     while True:
-        _pace(event.assoc)
-        if event.is_cancelled:
+        if is_cancelled():
             log.info("C-FIND from %s cancelled after %d match(es)", calling, count)
             yield st.CANCEL, None
             return

@@ -34,16 +34,21 @@ import contextlib
 import copy
 import functools
 import logging
+import select
 import socket
-import struct
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from io import BytesIO
 from typing import Any, Literal, cast
 
+from pydicom.dataset import Dataset
+from pydicom.uid import UID
 from pynetdicom import evt
 from pynetdicom.association import Association
+from pynetdicom.dsutils import decode as decode_data_set
+from pynetdicom.dsutils import encode as encode_data_set
 from pynetdicom.pdu import (
     A_ABORT_RQ,
     A_ASSOCIATE_AC,
@@ -66,6 +71,35 @@ from pynetdicom.sop_class import uid_to_service_class
 from pynetdicom.transport import AssociationSocket, RequestHandler
 
 from tui_pacs.net import status as st
+from tui_pacs.net.dimse_wire import (
+    A_ABORT_TYPE,
+    A_ASSOCIATE_RQ_TYPE,
+    A_RELEASE_RQ_TYPE,
+    C_CANCEL_RQ,
+    C_ECHO_RQ,
+    C_FIND_RQ,
+    C_STORE_RQ,
+    KNOWN_PDU_TYPES,
+    NO_DATA_SET,
+    OTHER_REQUESTS,
+    P_DATA_TF_TYPE,
+    PDU_HEADER,
+    PDV_HEADER,
+    REASON_INVALID_PARAMETER,
+    REASON_NOT_SPECIFIED,
+    REASON_UNEXPECTED_PARAMETER,
+    REASON_UNEXPECTED_PDU,
+    REASON_UNRECOGNIZED_PDU,
+    ProtocolError,
+    decode_command,
+    encode_response,
+    p_data_pdus,
+    status_details,
+    ui_value,
+    us_value,
+)
+from tui_pacs.net.find_scp import FIND_SOP_CLASSES, FindCall, find_responses, handle_find
+from tui_pacs.net.mwl_scp import MWL_SOP_CLASS
 from tui_pacs.net.scp import (
     AuthorizeCallable,
     InFlight,
@@ -75,28 +109,6 @@ from tui_pacs.net.scp import (
 )
 
 log = logging.getLogger(__name__)
-
-# PDU types (PS3.8 9.3.1)
-A_ASSOCIATE_RQ_TYPE = 0x01
-P_DATA_TF_TYPE = 0x04
-A_RELEASE_RQ_TYPE = 0x05
-A_ABORT_TYPE = 0x07
-KNOWN_PDU_TYPES = frozenset(range(0x01, 0x08))
-
-# A-ABORT provider reasons (PS3.8 9.3.8)
-REASON_NOT_SPECIFIED = 0x00
-REASON_UNRECOGNIZED_PDU = 0x01
-REASON_UNEXPECTED_PDU = 0x02
-REASON_UNEXPECTED_PARAMETER = 0x05
-REASON_INVALID_PARAMETER = 0x06
-
-# DIMSE command fields (PS3.7 E.1)
-C_STORE_RQ = 0x0001
-C_ECHO_RQ = 0x0030
-C_CANCEL_RQ = 0x0FFF
-#: Requests of other services: answered "Unrecognized operation" (0x0211) on these contexts.
-OTHER_REQUESTS = frozenset({0x0010, 0x0020, 0x0021, 0x0100, 0x0110, 0x0120, 0x0130, 0x0140, 0x0150})
-NO_DATA_SET = 0x0101
 
 #: Largest A-ASSOCIATE-RQ examined; a larger one (thousands of contexts) goes to pynetdicom.
 PEEK_LIMIT = 256 * 1024
@@ -111,9 +123,6 @@ PLAIN_USER_ITEMS = (
     ImplementationVersionNameNotification,
 )
 
-_HEADER = struct.Struct(">BxI")
-_PDV_HEADER = struct.Struct(">IBB")
-_ELEMENT = struct.Struct("<HHI")
 
 
 @dataclass(frozen=True)
@@ -127,14 +136,6 @@ class StoreServices:
     abstract_syntaxes: frozenset[str]
 
 
-class ProtocolError(Exception):
-    """The peer broke the protocol: abort with this A-ABORT provider reason."""
-
-    def __init__(self, reason: int, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
 class PeerGone(Exception):
     """The connection closed or failed under us (nothing more can be sent)."""
 
@@ -142,90 +143,6 @@ class PeerGone(Exception):
 @functools.lru_cache(maxsize=512)
 def _service_class(uid: str) -> type:
     return cast(type, uid_to_service_class(uid))
-
-
-def decode_command(raw: bytes | bytearray) -> dict[int, bytes]:
-    """A DIMSE command set (Implicit VR Little Endian, group 0000) to ``{element: value}``.
-
-    Raises:
-        ProtocolError: Not a well-formed command set.
-    """
-    out: dict[int, bytes] = {}
-    pos, end = 0, len(raw)
-    while pos < end:
-        if pos + 8 > end:
-            raise ProtocolError(REASON_INVALID_PARAMETER, "command set cut inside an element")
-        group, element, length = _ELEMENT.unpack_from(raw, pos)
-        pos += 8
-        if group != 0 or pos + length > end:
-            raise ProtocolError(REASON_INVALID_PARAMETER, "malformed command set")
-        out[element] = bytes(raw[pos : pos + length])
-        pos += length
-    for element in (0x0100, 0x0800):
-        if len(out.get(element, b"")) != 2:
-            raise ProtocolError(
-                REASON_INVALID_PARAMETER, f"command set without (0000,{element:04X})"
-            )
-    return out
-
-
-def _us(command: dict[int, bytes], element: int) -> int | None:
-    value = command.get(element)
-    return int.from_bytes(value, "little") if value is not None and len(value) == 2 else None
-
-
-def _ui(command: dict[int, bytes], element: int) -> str | None:
-    value = command.get(element)
-    # pydicom strips the padding (NUL, space) of a UI value the same way.
-    return None if value is None else value.decode("latin-1").rstrip("\0 ")
-
-
-def _element(element: int, value: bytes) -> bytes:
-    return _ELEMENT.pack(0, element, len(value)) + value
-
-
-def _uid_bytes(uid: str) -> bytes:
-    raw = uid.encode("latin-1")
-    return raw + b"\0" if len(raw) % 2 else raw
-
-
-def encode_response(
-    command_field: int,
-    message_id: int,
-    status: int,
-    sop_class_uid: str | None,
-    sop_instance_uid: str | None,
-) -> bytes:
-    """A response command set without data set (Implicit VR Little Endian, PS3.7 9.3 and 9.1)."""
-    parts = []
-    if sop_class_uid is not None:
-        parts.append(_element(0x0002, _uid_bytes(sop_class_uid)))
-    parts.append(_element(0x0100, command_field.to_bytes(2, "little")))
-    parts.append(_element(0x0120, message_id.to_bytes(2, "little")))
-    parts.append(_element(0x0800, NO_DATA_SET.to_bytes(2, "little")))
-    parts.append(_element(0x0900, status.to_bytes(2, "little")))
-    if sop_instance_uid is not None:
-        parts.append(_element(0x1000, _uid_bytes(sop_instance_uid)))
-    body = b"".join(parts)
-    return _element(0x0000, len(body).to_bytes(4, "little")) + body
-
-
-def p_data_pdus(context_id: int, command: bytes, max_length: int | None) -> bytes:
-    """A command set as P-DATA-TF PDUs, each within the peer's maximum length (PS3.8 9.3.5).
-
-    ``max_length`` is the peer's Maximum Length Received: the largest P-DATA-TF variable field
-    (PDV items with their headers); 0 or None means no limit.
-    """
-    size = max(1, max_length - 6) if max_length else len(command)
-    out = []
-    for start in range(0, len(command), size):
-        fragment = command[start : start + size]
-        last = start + size >= len(command)
-        control = 0x03 if last else 0x01
-        out.append(_HEADER.pack(P_DATA_TF_TYPE, len(fragment) + 6))
-        out.append(_PDV_HEADER.pack(len(fragment) + 2, context_id, control))
-        out.append(fragment)
-    return b"".join(out)
 
 
 def _eligible(rq: A_ASSOCIATE_RQ, abstract_syntaxes: frozenset[str]) -> bool:
@@ -257,6 +174,10 @@ class StoreAssociation(Association):
         self._send_lock = threading.Lock()
         self._hint = 64 * 1024  # size of the last data set: the next buffer's first guess
         self._request_size = 0  # bytes of the A-ASSOCIATE-RQ peeked at
+        #: The arguments of the listener's C-FIND handler when it is :func:`handle_find`.
+        self._find_args: list[Any] | None = None
+        #: An A-RELEASE-RQ is waiting in the socket (seen while a C-FIND was streaming).
+        self._release_waiting = False
 
     # -- thread body -------------------------------------------------------------------------
 
@@ -265,6 +186,7 @@ class StoreAssociation(Association):
         if sock is None:
             return
         self._raw = sock
+        self._find_args = self._bound_find()
         blocking = sock.gettimeout()
         try:
             decision = self._peek_request(sock)
@@ -320,7 +242,7 @@ class StoreAssociation(Association):
             if data[0] != A_ASSOCIATE_RQ_TYPE:
                 return False
             if len(data) >= 6:
-                _, length = _HEADER.unpack_from(data)
+                _, length = PDU_HEADER.unpack_from(data)
                 if length > PEEK_LIMIT:
                     return False
                 if len(data) >= 6 + length:
@@ -328,13 +250,34 @@ class StoreAssociation(Association):
                         rq = A_ASSOCIATE_RQ()
                         rq.decode(data[: 6 + length])
                         self._request_size = 6 + length
-                        return rq if _eligible(rq, self.services.abstract_syntaxes) else False
+                        return rq if _eligible(rq, self._servable()) else False
                     except Exception:
                         return False  # pynetdicom decides what a bad request gets
             if len(data) == seen:
                 time.sleep(0.002)  # the rest of the request is on its way
             seen = len(data)
         return None
+
+    def _bound_find(self) -> list[Any] | None:
+        """The ``find, policy, authorize, mwl_find`` bound to :func:`handle_find`, if it is bound.
+
+        C-FIND is served here only with the node's own handler, through the same
+        :func:`find_responses`; any other handler keeps pynetdicom.
+        """
+        bound = self.get_handlers(evt.EVT_C_FIND)
+        if isinstance(bound, tuple) and bound[0] is handle_find and bound[1]:
+            return list(bound[1])
+        return None
+
+    def _servable(self) -> frozenset[str]:
+        """Abstract syntaxes an association may propose to be served here."""
+        syntaxes = self.services.abstract_syntaxes
+        if self._find_args is None:
+            return syntaxes
+        find = set(FIND_SOP_CLASSES)
+        if len(self._find_args) > 3 and self._find_args[3] is not None:
+            find.add(MWL_SOP_CLASS)
+        return syntaxes | find
 
     # -- sending -------------------------------------------------------------------------------
 
@@ -489,14 +432,14 @@ class StoreAssociation(Association):
         data_len = 0
         while not self._kill:
             self._read_into(sock, header_view)
-            pdu_type, length = _HEADER.unpack_from(header)
+            pdu_type, length = PDU_HEADER.unpack_from(header)
             if pdu_type == P_DATA_TF_TYPE:
                 left = length
                 while left > 0:
                     if left < 6:
                         raise ProtocolError(REASON_INVALID_PARAMETER, "PDV item cut short")
                     self._read_into(sock, pdv_view)
-                    item_len, ctx, control = _PDV_HEADER.unpack_from(pdv_header)
+                    item_len, ctx, control = PDV_HEADER.unpack_from(pdv_header)
                     if item_len < 2 or item_len + 4 > left or control & 0xFC:
                         raise ProtocolError(REASON_INVALID_PARAMETER, "malformed PDV item")
                     left -= item_len + 4
@@ -525,7 +468,7 @@ class StoreAssociation(Association):
                             continue
                         fields = decode_command(command)
                         command = bytearray()
-                        if _us(fields, 0x0800) == NO_DATA_SET:
+                        if us_value(fields, 0x0800) == NO_DATA_SET:
                             self._dispatch(ctx, fields, None)
                             fields, command_ctx = None, None
                         continue
@@ -575,9 +518,9 @@ class StoreAssociation(Association):
 
     def _dispatch(self, ctx: int, fields: dict[int, bytes], data: memoryview | None) -> None:
         """Serve one complete DIMSE request and send its response."""
-        command_field = cast(int, _us(fields, 0x0100))
-        message_id = _us(fields, 0x0110)
-        sop_class = _ui(fields, 0x0002)
+        command_field = cast(int, us_value(fields, 0x0100))
+        message_id = us_value(fields, 0x0110)
+        sop_class = ui_value(fields, 0x0002)
         requestor = self.requestor
         if command_field == C_CANCEL_RQ:
             return  # nothing here runs long enough to be cancelled
@@ -594,7 +537,7 @@ class StoreAssociation(Association):
                 raise ProtocolError(
                     REASON_NOT_SPECIFIED, f"C-STORE of a SOP class we do not store: {sop_class!r}"
                 )
-            sop_instance = _ui(fields, 0x1000)
+            sop_instance = ui_value(fields, 0x1000)
             # Counted in flight until the response is out: Listener.stop aborts only after it.
             with self.services.inflight:
                 status = receive_store(
@@ -611,6 +554,13 @@ class StoreAssociation(Association):
                 )
                 response = encode_response(0x8001, message_id, status, sop_class, sop_instance)
                 self._respond(ctx, response)
+            return
+        elif command_field == C_FIND_RQ and self._find_args is not None and sop_class == str(
+            self._accepted_cx[ctx].abstract_syntax
+        ) and sop_class in self._servable():
+            if data is None:
+                raise ProtocolError(REASON_INVALID_PARAMETER, "C-FIND-RQ without an identifier")
+            self._serve_find(ctx, message_id, sop_class, data)
             return
         elif command_field == C_ECHO_RQ:
             if sop_class is None or _service_class(sop_class) is not VerificationServiceClass:
@@ -635,6 +585,159 @@ class StoreAssociation(Association):
         if not self.is_established:
             return  # aborted (listener stopping) while the request was handled
         self._send(p_data_pdus(ctx, response, self.requestor.maximum_length))
+
+    # -- C-FIND ------------------------------------------------------------------------------
+
+    def _serve_find(self, ctx: int, message_id: int, sop_class: str, data: memoryview) -> None:
+        """Answer a C-FIND-RQ (PS3.4 C.4.1, K.4.1): Pending responses with an identifier each,
+        then Success, or the Cancel / failure status :func:`find_responses` yields.
+
+        Each response is sent before the next match is fetched (``sendall`` blocks while the
+        peer's window is full), and the socket is polled for a C-CANCEL between them.
+        """
+        syntax = UID(str(self._accepted_cx[ctx].transfer_syntax[0]))
+        requestor = self.requestor
+        max_length = requestor.maximum_length
+        raw = bytes(data)
+
+        def identifier() -> Dataset:
+            ds = decode_data_set(
+                BytesIO(raw), syntax.is_implicit_VR, syntax.is_little_endian, syntax.is_deflated
+            )
+            ds.set_original_encoding(syntax.is_implicit_VR, syntax.is_little_endian)
+            return ds
+
+        call = FindCall(
+            sop_class_uid=sop_class,
+            calling_ae_title=requestor.ae_title,
+            address=requestor.address,
+            transfer_syntax=str(syntax),
+            identifier=identifier,
+            extended=None,  # an association with extended negotiation is pynetdicom's
+            is_cancelled=lambda: self._cancel_arrived(message_id),
+        )
+        responses = find_responses(call, *cast(list[Any], self._find_args))
+        try:
+            while self.is_established:
+                try:
+                    status, match = next(responses)
+                except StopIteration:
+                    status, match = st.SUCCESS, None
+                except (PeerGone, ProtocolError):
+                    raise  # from the C-CANCEL check: the association ends
+                except Exception as exc:
+                    log.exception("C-FIND from %s: the query failed", requestor.ae_title)
+                    status, match = st.failure(st.UNABLE_TO_PROCESS, f"query failed: {exc}"), None
+                code, details = _status_parts(status)
+                if match is None:
+                    # Success, Cancel or a failure: the last response of the operation.
+                    command = encode_response(
+                        0x8020, message_id, code, sop_class, None, details=details
+                    )
+                    self._respond(ctx, command)
+                    return
+                encoded = encode_data_set(
+                    match, syntax.is_implicit_VR, syntax.is_little_endian, syntax.is_deflated
+                )
+                if not encoded:
+                    log.error("C-FIND from %s: a match cannot be encoded", requestor.ae_title)
+                    failed = st.failure(st.UNABLE_TO_PROCESS, "a match cannot be encoded")
+                    code, details = _status_parts(failed)
+                    command = encode_response(
+                        0x8020, message_id, code, sop_class, None, details=details
+                    )
+                    self._respond(ctx, command)
+                    return
+                command = encode_response(0x8020, message_id, code, sop_class, None, data_set=True)
+                self._send(
+                    p_data_pdus(ctx, command, max_length)
+                    + p_data_pdus(ctx, encoded, max_length, is_command=False)
+                )
+        finally:
+            responses.close()
+            self._release_waiting = False
+
+    def _cancel_arrived(self, message_id: int) -> bool:
+        """Whether the peer sent a C-CANCEL-RQ for ``message_id`` (PS3.7 9.3.2.3); never blocks
+        unless a PDU has started to arrive.
+
+        Only a C-CANCEL may come while a C-FIND runs (asynchronous operations are not
+        negotiated here): an A-ABORT ends the association, an A-RELEASE-RQ is left for the
+        receive loop once the C-FIND is over, anything else is a protocol error.
+        """
+        sock = self._raw
+        if sock is None or self._release_waiting:
+            return False
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        if not poller.poll(0):
+            return False
+        try:
+            head = sock.recv(6, socket.MSG_PEEK)
+        except OSError as exc:
+            raise PeerGone(str(exc)) from exc
+        if not head:
+            raise PeerGone("connection closed")
+        if head[0] == A_RELEASE_RQ_TYPE:
+            self._release_waiting = True
+            return False
+        header = self._read(sock, 6)
+        pdu_type, length = PDU_HEADER.unpack_from(header)
+        if pdu_type == A_ABORT_TYPE:
+            with contextlib.suppress(PeerGone, OSError):
+                if length <= 64:
+                    self._read(sock, length)
+            raise PeerGone("the peer aborted")
+        if pdu_type != P_DATA_TF_TYPE:
+            raise ProtocolError(REASON_UNEXPECTED_PDU, f"PDU type 0x{pdu_type:02X} during a C-FIND")
+        command = bytearray()
+        while True:
+            left = length
+            last = False
+            while left > 0:
+                if left < 6:
+                    raise ProtocolError(REASON_INVALID_PARAMETER, "PDV item cut short")
+                item_len, ctx, control = PDV_HEADER.unpack_from(self._read(sock, 6))
+                if item_len < 2 or item_len + 4 > left or control & 0xFC:
+                    raise ProtocolError(REASON_INVALID_PARAMETER, "malformed PDV item")
+                if ctx not in self._accepted_cx or not control & 0x01:
+                    raise ProtocolError(
+                        REASON_UNEXPECTED_PARAMETER, "only a C-CANCEL may come during a C-FIND"
+                    )
+                left -= item_len + 4
+                if len(command) + item_len > COMMAND_LIMIT:
+                    raise ProtocolError(REASON_INVALID_PARAMETER, "command set too long")
+                command += self._read(sock, item_len - 2)
+                last = bool(control & 0x02)
+            if last:
+                break
+            pdu_type, length = PDU_HEADER.unpack_from(self._read(sock, 6))
+            if pdu_type != P_DATA_TF_TYPE:
+                raise ProtocolError(REASON_UNEXPECTED_PDU, "command set cut by another PDU")
+        fields = decode_command(command)
+        if us_value(fields, 0x0100) != C_CANCEL_RQ:
+            raise ProtocolError(
+                REASON_UNEXPECTED_PARAMETER, "only a C-CANCEL may come during a C-FIND"
+            )
+        if us_value(fields, 0x0120) != message_id:
+            log.warning("C-CANCEL for message %s, not the C-FIND running; ignored",
+                        us_value(fields, 0x0120))
+            return False
+        return True
+
+
+def _status_parts(status: int | Dataset) -> tuple[int, bytes]:
+    """A yielded status as its code and its encoded further elements (Error Comment ...)."""
+    if isinstance(status, Dataset):
+        offending = status.get("OffendingElement") or []
+        if not isinstance(offending, list | tuple):
+            offending = [offending]
+        return int(status.Status), status_details(
+            offending=[int(tag) for tag in offending],
+            error_comment=status.get("ErrorComment"),
+            error_id=status.get("ErrorID"),
+        )
+    return int(status), b""
 
 
 class StoreRequestHandler(RequestHandler):
