@@ -176,10 +176,14 @@ def encode_indexed(indices: np.ndarray, palette: np.ndarray) -> bytes:
 
 
 def _pass_bits(indices: np.ndarray, colors: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The bits (0-63) each (band, colour) pass paints, as :func:`_sixel_rows` without the offset.
+    """The bits (0-63) each (band, colour) pass paints: the passes of :func:`_sixel_rows`.
 
-    Same passes in the same order, built straight into one row per pass (not a row per colour
-    of the palette in every band, mostly empty with a large palette).
+    Same passes in the same order, built straight into one column per pass (not a row per
+    colour of the palette in every band, mostly empty with a large palette).
+
+    Returns:
+        (bands, colours, bits): band and colour of each pass (band-major), and its bits as
+        (width x passes).
     """
     height, width = indices.shape
     bands = -(-height // _BAND)
@@ -190,14 +194,14 @@ def _pass_bits(indices: np.ndarray, colors: int) -> tuple[np.ndarray, np.ndarray
     present = np.bincount(key.ravel(), minlength=bands * (colors + 1)).reshape(bands, colors + 1)
     present[:, colors] = 0
     band_of, color_of = np.nonzero(present)
-    number = np.full(bands * (colors + 1), len(band_of), dtype=np.intp)  # no paint: spare row
+    number = np.full(bands * (colors + 1), len(band_of), dtype=np.intp)  # no paint: spare
     number[band_of * (colors + 1) + color_of] = np.arange(len(band_of))
-    rows = np.take(number, key)
-    bits = np.zeros((len(band_of) + 1, width), dtype=np.uint8)
+    passes = np.take(number, key)
+    bits = np.zeros((width, len(band_of) + 1), dtype=np.uint8)
     columns = np.arange(width)[None, :]
     for row in range(_BAND):
-        bits[rows[:, row, :], columns] |= np.uint8(1 << row)
-    return band_of, color_of, bits[:-1]
+        bits[columns, passes[:, row, :]] |= np.uint8(1 << row)
+    return band_of, color_of, bits[:, :-1]
 
 
 def _layered_chars(indices: np.ndarray, colors: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -211,31 +215,30 @@ def _layered_chars(indices: np.ndarray, colors: int) -> tuple[np.ndarray, np.nda
     Returns:
         (bands, colours, chars) as :func:`_sixel_rows`.
     """
-    band_of, color_of, own = _pass_bits(indices, colors)
-    passes, width = own.shape
+    band_of, color_of, own = _pass_bits(indices, colors)  # own: width x passes
+    width, passes = own.shape
     # Bits of this pass and of every later pass of the same band: the bits within a band are
     # disjoint, so a suffix sum is their union (uint8 wraps around across bands, exactly).
-    suffix = own[::-1].cumsum(axis=0, dtype=np.uint8)[::-1]
+    suffix = np.zeros((width, passes + 1), dtype=np.uint8)
+    np.cumsum(own[:, ::-1], axis=1, dtype=np.uint8, out=suffix[:, -2::-1])
     next_band = np.searchsorted(band_of, band_of, side="right")
-    allowed = suffix - np.vstack([suffix, np.zeros((1, width), np.uint8)])[next_band]
+    allowed = suffix[:, :-1] - np.take(suffix, next_band, axis=1)
     # A character c suits column x of a pass when it agrees with the pass's own bits (o)
     # everywhere but on the free bits (those of later colours, allowed but not own): when
     # c & rigid == o, rigid being the non-free bits.
-    own_t = np.ascontiguousarray(own.T)
-    rigid = np.ascontiguousarray(~(allowed ^ own).T)
+    rigid = ~(allowed ^ own)
     # Where a run breaks, the next one starts with the whole column if it may, else own bits.
-    out = np.where(np.ascontiguousarray(allowed.T) == 63, np.uint8(63), own_t)
+    out = np.where(allowed == 63, np.uint8(63), own)
     scratch = np.empty(passes, dtype=np.uint8)
     keep = np.empty(passes, dtype=bool)
     for x in range(1, width):
         np.bitwise_and(out[x - 1], rigid[x], out=scratch)
-        np.equal(scratch, own_t[x], out=keep)
+        np.equal(scratch, own[x], out=keep)
         np.copyto(out[x], out[x - 1], where=keep)
-    out = out.T
-    painted = own != 0
-    last = width - 1 - np.argmax(painted[:, ::-1], axis=1)
-    out[np.arange(width)[None, :] > last[:, None]] = 0
-    return band_of, color_of, out + np.uint8(_OFFSET)
+    last = width - 1 - np.argmax(own[::-1] != 0, axis=0)
+    out[np.arange(width)[:, None] > last[None, :]] = 0
+    out += np.uint8(_OFFSET)
+    return band_of, color_of, np.ascontiguousarray(out.T)
 
 
 def encode_layered(indices: np.ndarray, palette: np.ndarray) -> bytes:
