@@ -81,8 +81,8 @@ class Config:
     #: Processes accepting associations on the port (SO_REUSEPORT), each with its own index
     #: writer: more than one lets C-STOREs from several associations use several CPU cores.
     listener_processes: int = 1
-    #: Serve associations that only store (and echo) with the node's own blocking C-STORE
-    #: receiver (net/store_acceptor.py); false: pynetdicom serves every association.
+    #: Serve associations that only store, echo and query (C-FIND, worklist) with the node's
+    #: own blocking receiver (net/store_acceptor.py); false: pynetdicom serves every association.
     fast_storage: bool = True
     #: What a calling AE title that is not in the node registry may do: "allow" (every service)
     #: or "reject" (Refused: Not Authorized, 0x0124, to every DIMSE request).

@@ -315,7 +315,7 @@ class ListenerOptions:
     max_pdu_size: int = 0
     network_timeout: int = 60
     reuse_port: bool = False
-    #: Serve storage-only associations with :mod:`tui_pacs.net.store_acceptor`.
+    #: Serve storage, echo and plain C-FIND associations with :mod:`tui_pacs.net.store_acceptor`.
     fast_storage: bool = True
 
 

@@ -1,4 +1,4 @@
-"""The C-STORE fast path: associations that only store and echo, served by one blocking thread.
+"""The fast path: associations that only store, echo and query, served by one blocking thread.
 
 pynetdicom runs two polling threads per association (its DUL reactor and its association
 reactor, each waking every millisecond), reads PDUs in 4 KiB pieces and copies each data set
@@ -25,7 +25,12 @@ What stays pynetdicom's, so behaviour is identical:
 
 C-STORE and C-ECHO go to the same functions as pynetdicom's handlers (``receive_store``,
 ``echo_status`` in :mod:`tui_pacs.net.scp`): same permission check, shutdown refusal, durability
-and status mapping.
+and status mapping. C-FIND (Query/Retrieve and Modality Worklist) is taken when the listener's
+C-FIND handler is the node's own (:func:`tui_pacs.net.find_scp.handle_find`), and goes to the same
+:func:`~tui_pacs.net.find_scp.find_responses`: each Pending response is encoded by hand and sent
+before the next match is fetched (pynetdicom builds a DIMSE message, a Dataset and a queue entry
+per match: two thirds of the CPU a match cost), and the socket is polled for a C-CANCEL between
+matches.
 """
 
 from __future__ import annotations
