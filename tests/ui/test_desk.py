@@ -71,6 +71,28 @@ async def test_board_shows_orders_with_counts(console_factory, desk: Desk) -> No
         }  # fmt: skip
 
 
+async def test_desk_reads_the_board_once_when_opened(
+    console_factory, desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening the desk reads its board once (its date select announcing its first value does
+    not start a second read of the same board)."""
+    from tui_pacs.services.worklist import WorklistService
+
+    calls: list[object] = []
+    original = WorklistService.board
+
+    def board(self: WorklistService, flt: object = None) -> object:
+        calls.append(flt)
+        return original(self, flt)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(WorklistService, "board", board)
+    async with console_factory(desk.config) as console:
+        before = len(calls)
+        screen = await open_desk(console)
+        assert len(calls) == before + 1
+        assert screen.board is not None and len(screen.board.orders) == 4
+
+
 async def test_live_update_keeps_cursor(console_factory, tmp_path: Path) -> None:
     """Images for an order arriving through the Ingestor update its counts in place (change
     feed), and the cursor stays on the order the tech was looking at."""

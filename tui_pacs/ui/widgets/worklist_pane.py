@@ -136,6 +136,8 @@ class WorklistPane(Vertical):
         self.shown_by_choice: bool | None = None
         self._select: str | None = None
         self._service: WorklistService | None = None
+        #: The filter of the last board asked for.
+        self._requested: WorklistFilter | None = None
         #: Changes arrived while the pane's screen was not on screen (another mode's).
         self._stale = False
         #: What the title and the detail line show (redrawn only when it changes).
@@ -237,7 +239,14 @@ class WorklistPane(Vertical):
             self._select = select
         if self.shown_by_choice is False:
             return  # hidden by the person: read again when shown
-        self.load_board(self.current_filter())
+        self._requested = self.current_filter()
+        self.load_board(self._requested)
+
+    def _filter_changed(self) -> None:
+        """A filter field changed: read the board unless it is being read for these values
+        already (the date select announces its first value once mounted)."""
+        if self.is_mounted and self.current_filter() != self._requested:
+            self.reload()
 
     def changes_arrived(self, kinds: frozenset[str]) -> None:
         """The screen's change-feed batch: read the board again if it moved (once the pane's
@@ -330,13 +339,12 @@ class WorklistPane(Vertical):
     @on(Select.Changed)
     def _select_changed(self, event: Select.Changed) -> None:
         event.stop()
-        if self.is_mounted:
-            self.reload()
+        self._filter_changed()
 
     @on(Input.Changed, "#wl-station")
     def _station_changed(self, event: Input.Changed) -> None:
         event.stop()
-        self.reload()
+        self._filter_changed()
 
     @on(Input.Submitted, "#wl-station")
     def _station_submitted(self, event: Input.Submitted) -> None:
