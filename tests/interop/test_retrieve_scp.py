@@ -262,21 +262,25 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 studies.setdefault(study, []).append(str(header[0].SeriesInstanceUID))
                 series[str(header[0].SeriesInstanceUID)] = [str(h.SOPInstanceUID) for h in header]
     j2k = dcmread(J2K_FILE, stop_before_pixels=True)
+    # Each port is bound right after free_port() picked it (the import below takes seconds,
+    # long enough for another process to take a port picked before it and left unbound).
     picky = Recorder(free_port(), [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+    servers = [picky.start(PICKY_AE)]
     exact = Recorder(free_port())
-    storescp_port, movescu_port = free_port(), free_port()
-    node = NodeProcess(
-        folder / "node", extra=nodes_toml(storescp_port, picky.port, exact.port, movescu_port)
-    )
-    subprocess.run(
-        [*node_command(node), "import", str(folder / "in"), str(J2K_FILE)],
-        check=True, capture_output=True, timeout=120,
-    )
-    servers = [picky.start(PICKY_AE), exact.start(EXACT_AE)]
+    servers.append(exact.start(EXACT_AE))
+    movescu_port = free_port()
     try:
-        with node, StorescpProcess(folder / "storescp", STORESCP_AE, storescp_port) as storescp:
-            yield World(node, storescp, picky, exact, movescu_port, patients, studies, series,
-                        str(j2k.StudyInstanceUID), str(j2k.SOPInstanceUID))
+        with StorescpProcess(folder / "storescp", STORESCP_AE) as storescp:
+            extra = nodes_toml(storescp.port, picky.port, exact.port, movescu_port)
+            importer = NodeProcess(folder / "node", extra=extra)
+            subprocess.run(
+                [*node_command(importer), "import", str(folder / "in"), str(J2K_FILE)],
+                check=True, capture_output=True, timeout=120,
+            )
+            # Same folder and registry, a port picked now: the node binds it at once.
+            with NodeProcess(folder / "node", extra=extra) as node:
+                yield World(node, storescp, picky, exact, movescu_port, patients, studies,
+                            series, str(j2k.StudyInstanceUID), str(j2k.SOPInstanceUID))
     finally:
         for server in servers:
             server.shutdown()

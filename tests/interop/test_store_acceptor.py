@@ -10,6 +10,7 @@ processes share the work.
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,15 @@ def _db_url(node: NodeProcess) -> str:
 
 def _accepted_lines(node: NodeProcess) -> list[str]:
     return [line for line in node.log().splitlines() if "association accepted:" in line]
+
+
+def _wait_for_log(node: NodeProcess, text: str, timeout: float = 60) -> None:
+    """Poll the node's log (another process writes it) until ``text`` is in it."""
+    deadline = time.monotonic() + timeout
+    while text not in node.log():
+        assert node.proc is not None and node.proc.poll() is None, node.log()[-3000:]
+        assert time.monotonic() < deadline, f"{text!r} not logged after {timeout}s"
+        time.sleep(0.05)  # polling a file another process writes
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
@@ -119,6 +129,9 @@ def test_storage_and_find_on_one_association(tmp_path: Path, extended: bool) -> 
 def test_two_listener_processes_share_associations(tmp_path: Path) -> None:
     """listener_processes = 2: both processes serve storescu associations; each instance once."""
     with _node(tmp_path / "node", "listener_processes = 2") as node:
+        # The port answers as soon as the first process listens; the second one starts after
+        # (on a slow machine, after every batch below had gone to the first one).
+        _wait_for_log(node, "1 extra listener process(es)")
         sent: list[Path] = []
         for batch in range(4):  # 8 associations per batch; stop once both processes served some
             runs = []

@@ -14,7 +14,6 @@ from pynetdicom import AE, _config, evt
 from pynetdicom.association import Association
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
-from tests.peers import free_port
 from tui_pacs.model import ArchivedInstance, RemoteNode
 from tui_pacs.net import retrieve_scp, scu
 from tui_pacs.net.scp import NODELAY_HANDLER, quiet_pynetdicom_events, set_tcp_nodelay
@@ -25,10 +24,10 @@ def echo_peer() -> Iterator[RemoteNode]:
     """A pynetdicom Verification SCP on loopback."""
     ae = AE(ae_title="PEER")
     ae.add_supported_context(Verification)
-    port = free_port()
-    server = ae.start_server(("127.0.0.1", port), block=False)
+    # Port 0: the kernel picks a free port at bind time (no window for another process to take it).
+    server = ae.start_server(("127.0.0.1", 0), block=False)
     try:
-        yield RemoteNode("peer", "PEER", "127.0.0.1", port)
+        yield RemoteNode("peer", "PEER", "127.0.0.1", server.server_address[1])
     finally:
         server.shutdown()
 

@@ -290,7 +290,9 @@ def test_idle_association_is_aborted_after_the_network_timeout(
         peer.associate(associate_rq(CONTEXTS))
         started = time.monotonic()
         assert abort_reason(peer.read_pdu()) == (0, 0)
-        assert 0.8 < time.monotonic() - started < 5
+        # The listener's clock starts when it sends the A-ASSOCIATE-AC, ours once we have read
+        # it: on a loaded machine we may wake up a few hundred ms late. Not at once, not never.
+        assert 0.5 < time.monotonic() - started < 5
         assert peer.closed_by_peer()
     finally:
         peer.close()
