@@ -38,8 +38,6 @@ MAX_COLORS = 256
 #: for cine playback, 1.7 (8) in 40 % of the bytes.
 COLOUR_STEP = 2
 FAST_STEP = 6
-#: Pixels whose channels are at most this many levels apart are drawn grey (JPEG chroma noise).
-NEAR_GREY = 8
 _BAND = 6
 _OFFSET = 0x3F
 
@@ -395,5 +393,7 @@ def encode(image: Image.Image, colors: int = MAX_COLORS, *, fast: bool = False) 
     if (arr[..., 0] == arr[..., 1]).all() and (arr[..., 1] == arr[..., 2]).all():
         return encode(Image.fromarray(arr[..., 0]), colors)
     step = FAST_STEP if fast else COLOUR_STEP
-    indices, palette = colour_palette(arr, colors, step, NEAR_GREY)
+    # Channels at most 1.5 step levels apart (JPEG's chroma noise on grey) are drawn grey: a
+    # channel then moves by ``step`` levels at most, within the grid's half step (1.27 step).
+    indices, palette = colour_palette(arr, colors, step, near_grey=3 * step // 2)
     return encode_layered(indices, palette).decode("ascii")
