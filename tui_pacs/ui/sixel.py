@@ -19,7 +19,7 @@ JPEG colour ultrasound frame (mostly grey speckle, chroma noise, a coloured bar)
 grid of a few percent per channel, near-grey pixels to grey (:func:`colour_palette`: the error is
 bounded by half a step, where a median cut left rare colours 60 levels off), and are painted in
 layers, dark to light, a pass also covering the pixels later passes repaint wherever that
-lengthens its runs (:func:`encode_layered`): 59 KiB with a 2 % grid, 25 KiB with the 6 % grid of
+lengthens its runs (:func:`encode_layered`): 60 KiB with a 2 % grid, 25 KiB with the 6 % grid of
 cine playback. Grey images keep :func:`encode_indexed`, byte for byte.
 """
 
@@ -33,9 +33,9 @@ from PIL import Image
 #: Colour registers used for colour images (the VT340 has 16; xterm and most emulators 256+).
 MAX_COLORS = 256
 #: Grid of colour images with more colours than registers, in percent per channel (see
-#: :func:`colour_palette`): within 1.3 levels of 8 bits per percent of step. On a colour
-#: ultrasound frame 2 % gives a mean error of 0.9 levels (99th percentile 4); :data:`FAST_STEP`,
-#: for cine playback, 1.7 (8) in 40 % of the bytes.
+#: :func:`colour_palette`): a channel comes back within half a step, 1.3 levels of 8 bits per
+#: percent of step. On a colour ultrasound frame 2 % gives a mean error of 0.9 levels (99th
+#: percentile 4); :data:`FAST_STEP`, for cine playback, 1.7 (8) in 40 % of the bytes.
 COLOUR_STEP = 2
 FAST_STEP = 6
 _BAND = 6
@@ -289,7 +289,9 @@ def _grid(step: int) -> np.ndarray:
     """For each percentage, the nearest of 0, step, 2 step ... and 100 (read-only)."""
     points = np.union1d(np.arange(0, 101, step), [100])
     p = np.arange(101)
-    return points[np.abs(p[:, None] - points[None, :]).argmin(axis=1)].astype(np.uint8)
+    nearest = points[np.abs(p[:, None] - points[None, :]).argmin(axis=1)].astype(np.uint8)
+    nearest.flags.writeable = False
+    return nearest
 
 
 def colour_palette(
