@@ -145,6 +145,7 @@ async def test_select_study_shows_its_series(demo_config, console_factory) -> No
         assert series.has_focus
 
 
+@pytest.mark.slow
 async def test_enter_opens_the_viewer(demo_config, console_factory) -> None:
     """Enter on a study opens its selected series in the viewer, Enter on a series that series."""
     async with console_factory(demo_config) as console:
@@ -299,6 +300,7 @@ async def test_live_arrival_keeps_filter_and_cursor(demo_config, console_factory
         assert "of 4" in title(console)
 
 
+@pytest.mark.slow
 async def test_tag_tree_and_search(demo_config, console_factory) -> None:
     """t on a series opens the tags; search by keyword, by tag and inside sequences."""
     async with console_factory(demo_config) as console:

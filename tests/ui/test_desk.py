@@ -153,6 +153,7 @@ async def fill(console, values: dict[str, str]) -> None:
     await console.pilot.pause()
 
 
+@pytest.mark.slow
 async def test_create_edit_cancel_order(console_factory, tmp_path: Path) -> None:
     """The order form refuses invalid fields inline, creates and edits orders; cancelling asks
     first and discontinues the order."""

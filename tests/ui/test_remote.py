@@ -215,6 +215,7 @@ async def test_refused_query_shows_the_error_dialog(demo_config, console_factory
         assert "failed" in title(screen)
 
 
+@pytest.mark.slow
 async def test_unreachable_node_and_no_node(demo_config, console_factory) -> None:
     """A node nobody listens on fails with the error dialog; with no node the screen says so."""
     closed = RemoteNode("nowhere", "NOBODY", "127.0.0.1", 1)
@@ -233,6 +234,7 @@ async def test_unreachable_node_and_no_node(demo_config, console_factory) -> Non
         assert not console.posted(RemoteScreen.QueryDone)
 
 
+@pytest.mark.slow
 async def test_help_and_palette_list_every_action(demo_config, console_factory) -> None:
     """Each of the remote, transfers and nodes screens has its keys in the footer, the help
     screen and the command palette."""

@@ -45,6 +45,7 @@ async def shown(console) -> ViewerScreen.Rendered:
     return console.posted(ViewerScreen.Rendered)[-1]
 
 
+@pytest.mark.slow
 async def test_viewer_scrolls_windows_presets_inverts_zooms(demo_config, console_factory) -> None:
     """Down/up scroll, w/C window, 1 a preset, i inverts, + zooms, r resets."""
     async with console_factory(demo_config) as console:

@@ -69,6 +69,7 @@ async def test_pane_on_the_first_screen_flags_first(console_factory, desk: Desk)
         assert console.posted(WorklistPane.BoardShown)
 
 
+@pytest.mark.slow
 async def test_every_flag_opens_its_study_or_order(console_factory, desk: Desk) -> None:
     """At 80x24, each kind of flag (patient ID, patient name, MPPS count, completed without
     images, no order) is explained on the hint line; o puts the archive's own study list on the
