@@ -201,7 +201,10 @@ async def preview_layout(
                 await pilot.pause()
                 box, image = view.pixel_box(), view.image
                 placed = image is not None and view.query(".image") and box[0] * box[1] > 1
-                if placed and (image.width == box[0] or image.height == box[1]):  # fitted to box
+                # Laid out too: a just-mounted image widget has an empty region at (0, 0).
+                at = view.query_one(".image").content_region if placed else None
+                laid_out = at is not None and at.area > 0 and view.region.contains_region(at)
+                if laid_out and (image.width == box[0] or image.height == box[1]):  # fitted
                     break
             else:
                 raise AssertionError("the preview never showed under Pilot")

@@ -73,7 +73,7 @@ from pynetdicom.pdu_primitives import (
 )
 from pynetdicom.service_class import StorageServiceClass, VerificationServiceClass
 from pynetdicom.sop_class import uid_to_service_class
-from pynetdicom.transport import AssociationSocket, RequestHandler
+from pynetdicom.transport import AddressInformation, AssociationSocket, RequestHandler
 
 from tui_pacs.net import status as st
 from tui_pacs.net.dimse_wire import (
@@ -201,7 +201,9 @@ class StoreAssociation(Association):
             self._close()
             return
         if decision is False:
-            # pynetdicom's own reactor, on the socket exactly as it would have had it.
+            # pynetdicom's own reactor, on the socket exactly as it would have had it, with its
+            # own copy of the supported contexts (see contexts.cheap_to_copy).
+            self.acceptor.supported_contexts = copy.deepcopy(self.acceptor.supported_contexts)
             with contextlib.suppress(OSError):
                 sock.settimeout(blocking)
             self.run_reactor()
@@ -745,8 +747,31 @@ def _status_parts(status: int | Dataset) -> tuple[int, bytes]:
     return int(status), b""
 
 
+def numeric_address(address: tuple[Any, ...]) -> AddressInformation:
+    """``AddressInformation`` of a numeric socket address, without its resolver.
+
+    pynetdicom's constructor passes every address through ``getaddrinfo``, which sorts its
+    answers by RFC 6724 (reading /etc/gai.conf, probing routes): about 0.3 ms per call, twice
+    per association, for addresses that an accepted socket already gives in numeric form.
+    """
+    info = AddressInformation.__new__(AddressInformation)
+    info._addr = str(address[0])
+    info.port = int(address[1])
+    info.flowinfo = int(address[2]) if len(address) > 2 else 0
+    info.scope_id = int(address[3]) if len(address) > 3 else 0
+    return info
+
+
 class StoreRequestHandler(RequestHandler):
     """pynetdicom's request handler, creating :class:`StoreAssociation` acceptors."""
+
+    @property
+    def local(self) -> AddressInformation:
+        return numeric_address(self.server.server_address)
+
+    @property
+    def remote(self) -> AddressInformation:
+        return numeric_address(self.client_address)
 
     def _create_association(self) -> Association:
         services = cast(StoreServices, self.server.store_services)  # type: ignore[attr-defined]
@@ -761,8 +786,9 @@ class StoreRequestHandler(RequestHandler):
         assoc.acceptor.address_info = self.local
         assoc.acceptor.implementation_class_uid = self.ae.implementation_class_uid
         assoc.acceptor.implementation_version_name = self.ae.implementation_version_name
-        # Negotiation only reads the supported contexts (see contexts.cheap_to_copy).
-        assoc.acceptor.supported_contexts = copy.deepcopy(self.server.contexts)
+        # The listener's own list, shared: the acceptor's negotiation only reads it. Associations
+        # left to pynetdicom get their copy in StoreAssociation.run (as pynetdicom does).
+        assoc.acceptor.supported_contexts = self.server.contexts
         assoc.requestor.address_info = self.remote
         bound: dict[Any, Any] = self.server._handlers
         for event, handlers in bound.items():
