@@ -126,6 +126,15 @@ class ListenerServer(ThreadedAssociationServer):
         socketserver.BaseServer.shutdown(self)
         self.server_close()
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Set the association up in the listener's thread; it runs in its own thread.
+
+        ``ThreadingMixIn`` starts a thread per connection only to build the association object
+        and start *its* thread, then ends: a second thread start (and, on a loaded machine, a
+        second wait to be scheduled) before a word is read. Building it takes ~0.2 ms.
+        """
+        self.process_request_thread(request, client_address)
+
     def service_actions(self) -> None:
         """Nothing: pynetdicom's runs ``gc.collect()`` every 60 loops of ``serve_forever``.
 
