@@ -10,12 +10,15 @@ from pathlib import Path
 import peewee as pw
 import pytest
 
+import tui_pacs.net.scp  # noqa: F401  (see below)
 from tests.peers import IN_CI
 from tui_pacs.config import Config
 from tui_pacs.store.db import open_database
 from tui_pacs.store.models import ALL_MODELS, database_proxy
 
 PG_URL_ENV = "TUI_PACS_TEST_PG_URL"
+# Importing tui_pacs.net.scp mends pynetdicom's reactor race (_hand_back_stolen_responses) in
+# this process too: the pynetdicom SCUs and SCPs the tests play must not lose a response either.
 
 
 @pytest.fixture(autouse=True)
