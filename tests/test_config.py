@@ -403,7 +403,8 @@ def test_config_command_follows_env_and_defaults(
     assert result.exit_code == 0, result.output
     assert "(none: built-in defaults)" in result.stdout
     assert re.search(rf"^ae_title\s+{DEFAULT_AE_TITLE}$", result.stdout, re.M)
-    assert "remote nodes: none" in result.stdout
+    assert "remote nodes of the config file: none" in result.stdout
+    assert "`tui-pacs nodes` lists the whole registry" in result.stdout  # not the database
 
 
 def test_config_command_reports_a_bad_file(tmp_path: Path) -> None:

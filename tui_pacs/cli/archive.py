@@ -26,8 +26,10 @@ def config_cmd(ctx: click.Context) -> None:
     for key, value in describe(cfg):
         click.echo(f"{key.ljust(width)}  {value}")
     click.echo("")
+    # Nodes added with `nodes add` or in the console live in the database, not in this file.
+    registry = "(`tui-pacs nodes` lists the whole registry, database nodes too)"
     if cfg.nodes:
-        click.echo("remote nodes:")
+        click.echo(f"remote nodes of the config file {registry}:")
         for node in cfg.nodes:
             services = ",".join(sorted(s.value for s in node.allowed_services))
             click.echo(
@@ -35,7 +37,7 @@ def config_cmd(ctx: click.Context) -> None:
                 f"(retrieve by {node.retrieve_method}; may use {services})"
             )
     else:
-        click.echo("remote nodes: none")
+        click.echo(f"remote nodes of the config file: none {registry}")
 
 
 @main.command()

@@ -49,6 +49,7 @@ from tui_pacs.errors import NetworkError
 from tui_pacs.model import RemoteNode, RetrieveProgress
 from tui_pacs.net import status as st
 from tui_pacs.net.scp import StoreCallable, StoreRequest, store_status
+from tui_pacs.net.scu import association_failure
 
 log = logging.getLogger(__name__)
 
@@ -120,10 +121,7 @@ def _associate(
         evt_handlers=evt_handlers,
     )
     if not assoc.is_established:
-        why = "was rejected" if assoc.is_rejected else "could not be established"
-        raise NetworkError(
-            f"association with {node.ae_title}@{node.host}:{node.port} {why}", f"{what} failed"
-        )
+        raise NetworkError(association_failure(assoc, own_ae_title, node), f"{what} failed")
     # Small PDUs (C-CANCEL, C-STORE responses of a C-GET) must not wait for Nagle.
     with contextlib.suppress(AttributeError, OSError):
         cast(Any, assoc).dul.socket.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

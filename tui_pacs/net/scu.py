@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pydicom import dcmread
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE
+from pynetdicom.association import Association
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from tui_pacs.errors import NetworkError
@@ -31,6 +32,32 @@ def _ae(own_ae_title: str, timeout: float) -> AE:
     ae.network_timeout = max(timeout, 30)
     ae.maximum_pdu_size = 0
     return ae
+
+
+def association_failure(assoc: Association, own_ae_title: str, node: RemoteNode) -> str:
+    """Why an association we asked for is not established, and what to check.
+
+    Args:
+        assoc: the association ``AE.associate`` returned, not established.
+        own_ae_title: the calling AE title we used.
+        node: the peer.
+    """
+    where = f"association with {node.ae_title}@{node.host}:{node.port}"
+    if assoc.is_rejected:
+        return (
+            f"{where} was rejected (does the node accept our AE title {own_ae_title}, "
+            f"and is {node.ae_title} its own?)"
+        )
+    if assoc.rejected_contexts and not assoc.accepted_contexts:
+        names = sorted({UID(cx.abstract_syntax or "").name for cx in assoc.rejected_contexts})
+        return (
+            f"{where} could not be established: the node accepted none of the services "
+            f"asked for ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})"
+        )
+    return (
+        f"{where} could not be established (nothing answered: is the node running, "
+        "and are its host and port right?)"
+    )
 
 
 def echo(own_ae_title: str, node: RemoteNode, timeout: float = 10.0) -> EchoResult:
@@ -116,11 +143,7 @@ def send_files(
             node.host, node.port, ae_title=node.ae_title, evt_handlers=[NODELAY_HANDLER]
         )
         if not assoc.is_established:
-            what = "rejected" if assoc.is_rejected else "could not be established"
-            raise NetworkError(
-                f"association with {node.ae_title}@{node.host}:{node.port} {what}",
-                "Send failed",
-            )
+            raise NetworkError(association_failure(assoc, own_ae_title, node), "Send failed")
         try:
             for path, _sop_class, _ts in group_files:
                 if should_stop():

@@ -22,6 +22,9 @@ class ConfirmDialog(ModalScreen[bool]):
     ConfirmDialog #confirm-message { margin: 1 0; }
     ConfirmDialog Horizontal { height: auto; align-horizontal: right; }
     ConfirmDialog Button { margin-left: 1; }
+    ConfirmDialog #confirm-keys {
+        width: 1fr; height: 3; content-align: left middle; color: $text-muted;
+    }
     """
 
     BINDINGS = [
@@ -40,6 +43,10 @@ class ConfirmDialog(ModalScreen[bool]):
             yield Label(self.title_text, id="confirm-title")
             yield Static(self.message, id="confirm-message", markup=False)
             with Horizontal():
+                # The screen's footer underneath lists its own keys, not these.
+                yield Static(
+                    f"y: {self.confirm_label} · n, Esc: No", id="confirm-keys", markup=False
+                )
                 yield Button("No", id="no")
                 yield Button(self.confirm_label, variant="warning", id="yes")
 

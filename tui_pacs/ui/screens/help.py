@@ -10,6 +10,8 @@ from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 from textual.widgets import DataTable, Label, Static
 
+from tui_pacs.ui.widgets.row_table import RowTable
+
 
 def binding_rows(screen: Screen[object]) -> list[tuple[str, str, str]]:
     """(keys, description, where) of every binding of the app, of ``screen`` and of its
@@ -84,10 +86,11 @@ class HelpScreen(ModalScreen[None]):
             yield Label("Keys", id="help-title")
             yield Static(
                 "Arrows, PgUp/PgDn, Home/End move in lists and trees; Tab moves between fields; "
-                "Enter opens (a study or series: in the viewer); Ctrl+P finds any action by name.",
+                "Enter opens (a study or series: in the viewer); Ctrl+P finds any action by name. "
+                "Escape or ? closes this list.",
                 id="help-notes",
             )
-            yield DataTable(cursor_type="row", zebra_stripes=True, id="help-keys")
+            yield RowTable(cursor_type="row", zebra_stripes=True, id="help-keys")
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

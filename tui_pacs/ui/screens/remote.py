@@ -175,6 +175,8 @@ class RemoteScreen(ConsoleScreen):
             return
         self.study_filter = current
         self.run_query(node, qr.study_query(current))
+        # From the node select, Enter would open the node list again instead of the study.
+        self.query_one(RemoteStudyTable).focus()
 
     def action_priors(self) -> None:
         """Ask the node for every study of the highlighted study's patient."""

@@ -17,6 +17,7 @@ from textual.worker import get_current_worker
 
 from tui_pacs.errors import NetworkError
 from tui_pacs.model import JobInfo, JobState
+from tui_pacs.net.status import SUCCESS
 from tui_pacs.services import jobs as job_service
 from tui_pacs.services.jobs import CHANGE_KIND as JOB_CHANGE_KIND
 from tui_pacs.services.jobs import JobError
@@ -228,11 +229,11 @@ class TransfersScreen(ConsoleScreen):
         job = self._current()
         if job is None:
             return
-        if not job.error and job.last_status is None:
+        if not job.error and not job.failed_uids and job.last_status in (None, SUCCESS):
             self.notify(f"Job {job.id} is {job.state}; nothing went wrong", title="No error")
             return
         title = f"Job {job.id} {job.state}"
-        text = job.error or f"The last DIMSE status was 0x{job.last_status:04X}."
+        text = job.error or "The node's last answer was not a success."
         if job.failed_uids:
             shown = ", ".join(job.failed_uids[:5])
             more = len(job.failed_uids) - 5

@@ -6,10 +6,10 @@ import contextlib
 from datetime import datetime
 
 from rich.text import Text
-from textual.widgets import DataTable
 
 from tui_pacs.model import JobInfo, JobState
 from tui_pacs.net.status import describe
+from tui_pacs.ui.widgets.row_table import RowTable
 from tui_pacs.ui.widgets.status_bar import describe_age
 
 #: Colour of each state (the state column and the bar).
@@ -27,7 +27,7 @@ BAR_WIDTH = 10
 #: justification of a cell's Text.
 COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("id", "#", 4),
-    ("state", "State", 9),
+    ("state", "State", 10),  # "cancelling"
     ("progress", "Progress", BAR_WIDTH + 5),
     ("done", "Done", 9),
     ("rate", "Rate", 8),
@@ -142,7 +142,7 @@ def row_cells(job: JobInfo, when: str) -> list[str | Text]:
     ]
 
 
-class JobTable(DataTable[str | Text]):
+class JobTable(RowTable):
     """Jobs, newest first; the row key is the job id (as text).
 
     Refreshing with the same jobs updates the cells in place, so the cursor and the scroll

@@ -7,9 +7,9 @@ from dataclasses import replace
 from datetime import datetime
 
 from rich.text import Text
-from textual.widgets import DataTable
 
 from tui_pacs.model import DimseService, EchoResult, NodeSource, RemoteNode
+from tui_pacs.ui.widgets.row_table import RowTable
 from tui_pacs.ui.widgets.status_bar import describe_age
 
 #: (column key, header, width)
@@ -69,7 +69,7 @@ def echo_detail(echo: EchoResult | None, now: datetime) -> str:
     return f"echo failed at {when}: {echo.message}"
 
 
-class NodeTable(DataTable[str | Text]):
+class NodeTable(RowTable):
     """Remote nodes; the row key is the node name."""
 
     def __init__(self, **kwargs: object) -> None:

@@ -6,15 +6,15 @@ import contextlib
 from collections.abc import Sequence
 
 from rich.text import Text
-from textual.widgets import DataTable
 
 from tui_pacs.model import SeriesSummary, StudySummary
+from tui_pacs.ui.widgets.row_table import RowTable
 from tui_pacs.ui.widgets.study_table import format_date, study_cells
 
 MARK = "●"
 
 
-class MarkedTable(DataTable[str | Text]):
+class MarkedTable(RowTable):
     """A row table whose first column shows which rows are marked; row keys are UIDs."""
 
     COLUMNS: tuple[tuple[str, str, int], ...] = ()

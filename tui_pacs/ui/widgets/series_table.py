@@ -5,13 +5,13 @@ from __future__ import annotations
 import contextlib
 
 from rich.text import Text
-from textual.widgets import DataTable
 
 from tui_pacs.model import SeriesSummary
+from tui_pacs.ui.widgets.row_table import RowTable
 from tui_pacs.ui.widgets.study_table import format_date
 
 
-class SeriesTable(DataTable[str | Text]):
+class SeriesTable(RowTable):
     """Series of one study; the row key is the Series Instance UID."""
 
     def __init__(self, **kwargs: object) -> None:

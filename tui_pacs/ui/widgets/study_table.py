@@ -9,6 +9,7 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from tui_pacs.model import StudySort, StudySummary
+from tui_pacs.ui.widgets.row_table import RowTable
 
 #: (column key, header, sort it stands for, width or None for flexible)
 COLUMNS: tuple[tuple[str, str, StudySort | None, int | None], ...] = (
@@ -52,7 +53,7 @@ def study_cells(study: StudySummary) -> list[str | Text]:
     ]
 
 
-class StudyTable(DataTable[str | Text]):
+class StudyTable(RowTable):
     """Shows one page of studies; the row key is the Study Instance UID.
 
     Moving past the last row (or above the first) asks for the neighbouring page with

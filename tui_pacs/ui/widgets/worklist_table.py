@@ -12,9 +12,9 @@ import contextlib
 from dataclasses import dataclass
 
 from rich.text import Text
-from textual.widgets import DataTable
 
 from tui_pacs.model import OrderFlag, OrderProgress, OrderStatus, UnmatchedStudy
+from tui_pacs.ui.widgets.row_table import RowTable
 
 #: (short code, style, explanation) of each order flag.
 FLAG_CODES: dict[OrderFlag, tuple[str, str, str]] = {
@@ -154,7 +154,7 @@ def row_cells(row: DeskRow) -> list[str | Text]:
     ]
 
 
-class WorklistTable(DataTable[str | Text]):
+class WorklistTable(RowTable):
     """The desk's rows; the cursor stays on the same order across live updates."""
 
     def __init__(self, **kwargs: object) -> None:
