@@ -7,6 +7,7 @@ what is allowed.
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -230,6 +231,21 @@ def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
     return parse_config(data, path)
 
 
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    """`` (did you mean X?)`` for the choice closest to ``word`` (``[]`` aside), if one is close."""
+    names = {choice.strip("[]"): choice for choice in choices}
+    close = difflib.get_close_matches(word, list(names), n=1)
+    return f" (did you mean {names[close[0]]}?)" if close else ""
+
+
+def _key_hint(section: str, key: str) -> str:
+    """Where an unknown ``key`` of ``[section]`` belongs, or the allowed key it resembles."""
+    homes = [other for other, keys in _SECTIONS.items() if key in keys and other != section]
+    if homes:
+        return f" (it belongs in [{homes[0]}])"
+    return _did_you_mean(key, list(_SECTIONS[section]))
+
+
 def parse_config(data: dict[str, Any], path: Path | None) -> Config:
     """Validate a parsed TOML document into a :class:`Config`."""
     where = str(path) if path else "<config>"
@@ -239,14 +255,16 @@ def parse_config(data: dict[str, Any], path: Path | None) -> Config:
             continue
         if section not in _SECTIONS:
             allowed = ", ".join([*(f"[{s}]" for s in _SECTIONS), "[[nodes]]"])
-            raise ConfigError(f"{where}: unknown section [{section}]; allowed: {allowed}")
+            hint = _did_you_mean(section, [*(f"[{s}]" for s in _SECTIONS), "[[nodes]]"])
+            raise ConfigError(f"{where}: unknown section [{section}]{hint}; allowed: {allowed}")
         if not isinstance(body, dict):
             raise ConfigError(f"{where}: [{section}] must be a table")
         keys = _SECTIONS[section]
         for key, value in body.items():
             if key not in keys:
                 raise ConfigError(
-                    f"{where}: unknown key {section}.{key}; allowed: {', '.join(keys)}"
+                    f"{where}: unknown key {section}.{key}{_key_hint(section, key)}; "
+                    f"allowed: {', '.join(keys)}"
                 )
             attr = keys[key]
             values[attr] = _convert(attr, value, f"{where}: {section}.{key}", path)
