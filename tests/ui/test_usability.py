@@ -16,8 +16,9 @@ from tui_pacs.store import jobs as store_jobs
 from tui_pacs.store.db import use_database
 from tui_pacs.ui.dialogs.confirm import ConfirmDialog
 from tui_pacs.ui.dialogs.error import ErrorDialog
+from tui_pacs.ui.dialogs.node_picker import SendQueued
 from tui_pacs.ui.screens.help import HelpScreen
-from tui_pacs.ui.screens.remote import RemoteScreen
+from tui_pacs.ui.screens.remote import RemoteScreen, retrieve_label
 from tui_pacs.ui.screens.transfers import TransfersScreen
 from tui_pacs.ui.widgets.job_table import COLUMNS, JobTable, state_text
 from tui_pacs.ui.widgets.remote_tables import RemoteStudyTable
@@ -143,3 +144,31 @@ async def test_find_from_the_node_select_moves_to_the_studies(demo_config, conso
         await console.pilot.press("escape")
         await console.pilot.pause()
         assert screen.query_one(RemoteStudyTable).has_focus
+
+
+@pytest.mark.asyncio
+async def test_a_send_job_names_the_patient(demo_config, console_factory) -> None:
+    """A send queued from the archive is described by patient and study, not by UID (the UID
+    stays in the job's parameters)."""
+    elsewhere = RemoteNode("elsewhere", "ELSEWHERE", "127.0.0.1", 1)
+    async with console_factory(replace(demo_config, nodes=(elsewhere,))) as console:
+        console.app.animation_level = "none"
+        study = console.app.screen.query_one(StudyTable).selected_uid
+        await console.pilot.press("S")
+        await settle(console)
+        await console.pilot.press("enter")
+        await settle(console)
+        (queued,) = console.posted(SendQueued)
+        job = queued.job
+        assert job.description == (
+            "send the study of SMITH, John Q (MR BRAIN WITHOUT CONTRAST) to elsewhere"
+        )
+        assert job.params["study_uids"] == [study]
+
+
+def test_retrieve_label() -> None:
+    """A retrieve from the remote screen is described by patient and study (and series count)."""
+    study = SimpleNamespace(patient_name="DOE^John", study_description="CT HEAD")
+    assert retrieve_label(study, []) == "the study of DOE, John (CT HEAD)"  # type: ignore[arg-type]
+    assert retrieve_label(study, ["1", "2"]) == "2 series of the study of DOE, John (CT HEAD)"  # type: ignore[arg-type]
+    assert retrieve_label(None, []) == ""

@@ -253,6 +253,7 @@ def show(ctx: click.Context, job_id: int, as_json: bool) -> None:
         ),
         ("node", info.node_name),
         ("description", info.description),
+        *_what_rows(info.params),
         ("total", "?" if info.total is None else str(info.total)),
         ("completed", str(info.completed)),
         ("warning", str(info.warning)),
@@ -313,3 +314,18 @@ def retry(ctx: click.Context, job_id: int, detach: bool, quiet: bool) -> None:
         detach=detach,
         quiet=quiet,
     )
+
+
+def _what_rows(params: dict[str, object]) -> list[tuple[str, str]]:
+    """The study, series and paths a job names (its description may say it in words only)."""
+    rows: list[tuple[str, str]] = []
+    for key, label in (
+        ("study_uid", "study"),
+        ("study_uids", "study"),
+        ("series_uids", "series"),
+        ("paths", "path"),
+    ):
+        value = params.get(key)
+        values = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+        rows.extend((label, str(v)) for v in values if v)
+    return rows

@@ -108,17 +108,22 @@ def queue_retrieve(
     study_instance_uid: str,
     series_instance_uids: Sequence[str] = (),
     method: str | None = None,
+    *,
+    label: str = "",
 ) -> JobInfo:
     """Queue the retrieve of a study (or some of its series) from ``node``.
 
     Args:
         method: ``"move"`` (C-MOVE to our own AE) or ``"get"`` (C-GET); default: the node's
             ``retrieve_method``.
+        label: What is retrieved in words (``the study of DOE, John (CT HEAD)``), for the job's
+            description instead of the UIDs (which stay in the job's parameters).
     """
     method = method or node.retrieve_method
     if method not in ("move", "get"):
         raise PacsError(f"retrieve method {method!r}; allowed: move, get", "Retrieve")
     what = f"series {', '.join(series_instance_uids)}" if series_instance_uids else "study"
+    what = label or f"{what} of {study_instance_uid}"
     with thread_connection(_db(config)):
         job = store_jobs.enqueue(
             JobKind.RETRIEVE.value,
@@ -130,8 +135,7 @@ def queue_retrieve(
                 "series_uids": list(series_instance_uids),
             },
             node_name=node.name,
-            description=f"retrieve {what} of {study_instance_uid} from {node.name} "
-            f"(C-{method.upper()})",
+            description=f"retrieve {what} from {node.name} (C-{method.upper()})",
         )
     _wake_local_runners()
     return job
@@ -144,8 +148,13 @@ def queue_send(
     paths: Iterable[str | Path] = (),
     study_instance_uids: Sequence[str] = (),
     series_instance_uids: Sequence[str] = (),
+    label: str = "",
 ) -> JobInfo:
     """Queue a C-STORE to ``node`` of files or folders, or of archived studies/series.
+
+    Args:
+        label: What is sent in words (``the study of DOE, John (CT HEAD)``), for the job's
+            description instead of the UIDs or paths (which stay in the job's parameters).
 
     Raises:
         FileNotFoundError: A path does not exist.
@@ -161,6 +170,7 @@ def queue_send(
         what = f"study {', '.join(study_instance_uids)}"
     else:
         what = f"series {', '.join(series_instance_uids)}"
+    what = label or what
     with thread_connection(_db(config)):
         job = store_jobs.enqueue(
             JobKind.SEND.value,

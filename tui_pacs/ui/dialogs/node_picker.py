@@ -145,6 +145,7 @@ def send_to_node(
             node,
             study_instance_uids=[] if series_instance_uid else [study_instance_uid or ""],
             series_instance_uids=[series_instance_uid] if series_instance_uid else [],
+            label=what,
         )
         screen.post_message(SendQueued(job))
         screen.app.call_from_thread(

@@ -32,6 +32,18 @@ from tui_pacs.ui.widgets.study_table import format_name
 MAX_RESULTS = 500
 
 
+def retrieve_label(study: StudySummary | None, series_uids: list[str]) -> str:
+    """A retrieve job's object in words: ``2 series of the study of DOE, John (CT HEAD)``."""
+    if study is None:
+        return ""
+    label = f"the study of {format_name(study.patient_name)}"
+    if study.study_description:
+        label += f" ({study.study_description})"
+    if series_uids:
+        label = f"{len(series_uids)} series of {label}"
+    return label
+
+
 class RemoteScreen(ConsoleScreen):
     """Query/Retrieve against one remote node at a time."""
 
@@ -363,14 +375,22 @@ class RemoteScreen(ConsoleScreen):
         if not requests:
             self.notify("Nothing to retrieve: run a query first", severity="warning")
             return
-        self._queue_retrieves(node, requests)
+        studies = self.query_one(RemoteStudyTable).studies
+        if self.series_of is not None:
+            studies = {**studies, self.series_of.study_instance_uid: self.series_of}
+        self._queue_retrieves(
+            node,
+            [(uid, series, retrieve_label(studies.get(uid), series)) for uid, series in requests],
+        )
 
     @work(thread=True, group="retrieve", exit_on_error=False)
-    def _queue_retrieves(self, node: RemoteNode, requests: list[tuple[str, list[str]]]) -> None:
+    def _queue_retrieves(
+        self, node: RemoteNode, requests: list[tuple[str, list[str], str]]
+    ) -> None:
         config = self.context.config
         jobs = [
-            job_service.queue_retrieve(config, node, study_uid, series_uids)
-            for study_uid, series_uids in requests
+            job_service.queue_retrieve(config, node, study_uid, series_uids, label=label)
+            for study_uid, series_uids, label in requests
         ]
         self.post_message(self.RetrieveQueued(jobs))
 
