@@ -28,6 +28,7 @@ _UNCOMPRESSED = [str(ExplicitVRLittleEndian), str(ImplicitVRLittleEndian)]
 def _ae(own_ae_title: str, timeout: float) -> AE:
     ae = AE(ae_title=own_ae_title)
     ae.acse_timeout = timeout
+    ae.connection_timeout = timeout  # a silent host: give up like qr_scu does
     ae.dimse_timeout = max(timeout, 30)
     ae.network_timeout = max(timeout, 30)
     ae.maximum_pdu_size = 0
