@@ -300,6 +300,30 @@ async def test_live_arrival_keeps_filter_and_cursor(demo_config, console_factory
         assert "of 4" in title(console)
 
 
+async def test_arrivals_above_keep_the_cursor_on_screen(demo_config, console_factory) -> None:
+    """Studies arriving above the cursor on the last visible row push it down: the view follows
+    just enough to keep the selected study on screen."""
+    async with console_factory(demo_config, size=(80, 24)) as console:
+        table = console.app.screen.query_one(StudyTable)
+        visible = table.scrollable_content_region.height - 1  # minus the header row
+        assert table.row_count > visible + 2, "the page must be longer than the view"
+        table.move_cursor(row=visible - 1, animate=False)
+        await console.settle()
+        kept = table.selected_uid
+        assert table.scroll_y == 0
+        ingestor = Ingestor(demo_config, use_database(demo_config.effective_database_url))
+        try:
+            for seed in (7, 8):
+                for blob in _new_study(demo_config, seed=seed):
+                    ingestor.store_bytes(blob, "MODALITY")
+        finally:
+            ingestor.close()
+        console.app.poll_changes()
+        await console.settle()
+        assert table.selected_uid == kept and table.cursor_row == visible + 1
+        assert table.scroll_y <= table.cursor_row < table.scroll_y + visible
+
+
 @pytest.mark.slow
 async def test_tag_tree_and_search(demo_config, console_factory) -> None:
     """t on a series opens the tags; search by keyword, by tag and inside sequences."""
