@@ -21,6 +21,7 @@ from textual.widgets import Button, Input, Label, Static
 from textual.worker import Worker, WorkerState
 
 from tui_pacs.errors import PacsError
+from tui_pacs.ui.field_keys import FIELD_NAVIGATION
 
 
 def error_box(field: str) -> Static:
@@ -41,6 +42,7 @@ class ValidatedForm[ResultT](ModalScreen[ResultT | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save"),
         Binding("escape", "cancel", "Cancel"),
+        *FIELD_NAVIGATION,
     ]
 
     #: (field, label, placeholder) of the text fields, in order; the first in error gets focus.

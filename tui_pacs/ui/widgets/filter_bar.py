@@ -13,6 +13,7 @@ from textual.widgets import Input, Label, Select
 
 from tui_pacs.model import StudyFilter
 from tui_pacs.services.browse import date_range, parse_date
+from tui_pacs.ui.field_keys import FIELD_NAVIGATION
 
 DATE_PRESETS: list[tuple[str, str]] = [
     ("Any date", "any"),
@@ -34,6 +35,8 @@ class FilterBar(Horizontal):
         today: Gives the day the date presets count from.
         delay: Seconds of typing pause before a text change applies.
     """
+
+    BINDINGS = FIELD_NAVIGATION  # a burst "smith<Tab>123" fills two fields (see field_keys)
 
     # One row of borderless fields. !important: these must beat the inner widgets' own state
     # rules (Input:focus and Select:focus draw a tall border); an app's CSS still overrides
