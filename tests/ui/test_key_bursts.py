@@ -42,7 +42,8 @@ async def test_a_burst_across_tab_fills_each_form_field(demo_config, console_fac
         assert isinstance(form, NodeFormDialog)
         burst(console.app, "h5scp", "H5SCP", "127.0.0.1")
         await settle(console)
-        values = {f: form.query_one(f"#field-{f}", Input).value for f in ("name", "ae_title", "host")}
+        fields = ("name", "ae_title", "host")
+        values = {f: form.query_one(f"#field-{f}", Input).value for f in fields}
         assert values == {"name": "h5scp", "ae_title": "H5SCP", "host": "127.0.0.1"}
         assert form.query_one("#field-host", Input).has_focus
 
