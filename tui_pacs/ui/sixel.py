@@ -138,6 +138,40 @@ def _run_length(chars: np.ndarray) -> tuple[bytes, np.ndarray, np.ndarray]:
     return out.tobytes(), offsets[first], offsets[last + 1]
 
 
+def _introducer(width: int, height: int) -> bytes:
+    """DCS ``P q`` with pixel aspect 1:1 and the raster size (DEC STD 070)."""
+    return b'\x1bP0;1;0q"1;1;%d;%d' % (width, height)
+
+
+_DCS_END = b"\x1b\\"
+
+
+def _registers(palette: np.ndarray, used: list[int]) -> bytes:
+    """Colour register definitions (``#i;2;r;g;b``, RGB percentages) of the ``used`` indices."""
+    out = []
+    for i in used:
+        r, g, b = (int(x) for x in palette[i])
+        out.append(b"#%d;2;%d;%d;%d" % (i, r, g, b))
+    return b"".join(out)
+
+
+def _passes(band_of: list[int], color_of: list[int], chars: np.ndarray) -> bytes:
+    """The passes, run-length encoded: each selects its colour register, ``$`` returns to the
+    band's start and ``-`` moves down a band."""
+    data, starts, ends = _run_length(chars)
+    body: list[bytes] = []
+    previous = -1
+    for band, color, start, end in zip(
+        band_of, color_of, starts.tolist(), ends.tolist(), strict=True
+    ):
+        if previous >= 0:
+            body.append(b"-" * (band - previous) if band != previous else b"$")
+        previous = band
+        body.append(b"#%d" % color)
+        body.append(data[start:end])
+    return b"".join(body)
+
+
 def encode_indexed(indices: np.ndarray, palette: np.ndarray) -> bytes:
     """Sixel stream of an image given as palette indices.
 
@@ -149,28 +183,17 @@ def encode_indexed(indices: np.ndarray, palette: np.ndarray) -> bytes:
         The whole DCS sequence (``ESC P q`` ... ``ESC \\``), ASCII bytes.
     """
     height, width = indices.shape
-    out = [b'\x1bP0;1;0q"1;1;%d;%d' % (width, height)]
     if height == 0 or width == 0:
-        out.append(b"\x1b\\")
-        return b"".join(out)
-    for i in np.unique(indices).tolist():
-        r, g, b = (int(x) for x in palette[i])
-        out.append(b"#%d;2;%d;%d;%d" % (i, r, g, b))
+        return _introducer(width, height) + _DCS_END
     band_of, color_of, chars = _sixel_rows(indices, len(palette))
-    data, starts, ends = _run_length(chars)
-    body: list[bytes] = []
-    previous = -1
-    for band, color, start, end in zip(
-        band_of.tolist(), color_of.tolist(), starts.tolist(), ends.tolist(), strict=True
-    ):
-        if previous >= 0:
-            body.append(b"-" * (band - previous) if band != previous else b"$")
-        previous = band
-        body.append(b"#%d" % color)
-        body.append(data[start:end])
-    out.append(b"".join(body))
-    out.append(b"\x1b\\")
-    return b"".join(out)
+    return b"".join(
+        [
+            _introducer(width, height),
+            _registers(palette, np.unique(indices).tolist()),
+            _passes(band_of.tolist(), color_of.tolist(), chars),
+            _DCS_END,
+        ]
+    )
 
 
 def _pass_bits(indices: np.ndarray, colors: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -254,34 +277,23 @@ def encode_layered(indices: np.ndarray, palette: np.ndarray) -> bytes:
         The whole DCS sequence (``ESC P q`` ... ``ESC \\``), ASCII bytes.
     """
     height, width = indices.shape
-    out = [b'\x1bP0;1;0q"1;1;%d;%d' % (width, height)]
     if height == 0 or width == 0:
-        out.append(b"\x1b\\")
-        return b"".join(out)
+        return _introducer(width, height) + _DCS_END
     # Paint dark colours first: a lighter layer over a darker one keeps whole-column runs.
     light = palette.astype(np.int32) @ np.array([299, 587, 114], dtype=np.int32)
     order = np.argsort(light, kind="stable")
     rank = np.empty(len(palette), dtype=np.intp)
     rank[order] = np.arange(len(palette))
     used = np.bincount(indices.ravel(), minlength=len(palette)) > 0
-    for i in np.flatnonzero(used).tolist():
-        r, g, b = (int(x) for x in palette[i])
-        out.append(b"#%d;2;%d;%d;%d" % (i, r, g, b))
     band_of, ranked_of, chars = _layered_chars(rank[indices], len(palette))
-    data, starts, ends = _run_length(chars)
-    body: list[bytes] = []
-    previous = -1
-    for band, color, start, end in zip(
-        band_of.tolist(), order[ranked_of].tolist(), starts.tolist(), ends.tolist(), strict=True
-    ):
-        if previous >= 0:
-            body.append(b"-" * (band - previous) if band != previous else b"$")
-        previous = band
-        body.append(b"#%d" % color)
-        body.append(data[start:end])
-    out.append(b"".join(body))
-    out.append(b"\x1b\\")
-    return b"".join(out)
+    return b"".join(
+        [
+            _introducer(width, height),
+            _registers(palette, np.flatnonzero(used).tolist()),
+            _passes(band_of.tolist(), order[ranked_of].tolist(), chars),
+            _DCS_END,
+        ]
+    )
 
 
 @functools.cache
