@@ -390,6 +390,21 @@ class StoreAssociation(Association):
                 raise PeerGone("connection closed")
             view = view[n:]
 
+    def _pdv_item(self, sock: socket.socket, view: memoryview, left: int) -> tuple[int, int, int]:
+        """Read the next PDV item header of a P-DATA-TF PDU with ``left`` bytes to go into the
+        6-byte ``view``: its value's size, presentation context ID and message control header.
+
+        Raises:
+            ProtocolError: The item does not fit the PDU or is malformed (PS3.8 9.3.5.1).
+        """
+        if left < 6:
+            raise ProtocolError(REASON_INVALID_PARAMETER, "PDV item cut short")
+        self._read_into(sock, view)
+        item_len, ctx, control = PDV_HEADER.unpack_from(view)
+        if item_len < 2 or item_len + 4 > left or control & 0xFC:
+            raise ProtocolError(REASON_INVALID_PARAMETER, "malformed PDV item")
+        return item_len - 2, ctx, control
+
     def _read(self, sock: socket.socket, size: int) -> bytearray:
         buf = bytearray(size)
         self._read_into(sock, memoryview(buf))
@@ -429,8 +444,7 @@ class StoreAssociation(Association):
         """PDUs until release or abort; each complete DIMSE message is served as it arrives."""
         header = bytearray(6)
         header_view = memoryview(header)
-        pdv_header = bytearray(6)
-        pdv_view = memoryview(pdv_header)
+        pdv_view = memoryview(bytearray(6))
         accepted = self._accepted_cx
         command = bytearray()
         command_ctx: int | None = None
@@ -443,14 +457,8 @@ class StoreAssociation(Association):
             if pdu_type == P_DATA_TF_TYPE:
                 left = length
                 while left > 0:
-                    if left < 6:
-                        raise ProtocolError(REASON_INVALID_PARAMETER, "PDV item cut short")
-                    self._read_into(sock, pdv_view)
-                    item_len, ctx, control = PDV_HEADER.unpack_from(pdv_header)
-                    if item_len < 2 or item_len + 4 > left or control & 0xFC:
-                        raise ProtocolError(REASON_INVALID_PARAMETER, "malformed PDV item")
-                    left -= item_len + 4
-                    size = item_len - 2
+                    size, ctx, control = self._pdv_item(sock, pdv_view, left)
+                    left -= size + 6
                     if ctx not in accepted:
                         raise ProtocolError(
                             REASON_INVALID_PARAMETER,
@@ -702,19 +710,15 @@ class StoreAssociation(Association):
             left = length
             last = False
             while left > 0:
-                if left < 6:
-                    raise ProtocolError(REASON_INVALID_PARAMETER, "PDV item cut short")
-                item_len, ctx, control = PDV_HEADER.unpack_from(self._read(sock, 6))
-                if item_len < 2 or item_len + 4 > left or control & 0xFC:
-                    raise ProtocolError(REASON_INVALID_PARAMETER, "malformed PDV item")
+                size, ctx, control = self._pdv_item(sock, memoryview(bytearray(6)), left)
                 if ctx not in self._accepted_cx or not control & 0x01:
                     raise ProtocolError(
                         REASON_UNEXPECTED_PARAMETER, "only a C-CANCEL may come during a C-FIND"
                     )
-                left -= item_len + 4
-                if len(command) + item_len > COMMAND_LIMIT:
+                left -= size + 6
+                if len(command) + size + 2 > COMMAND_LIMIT:
                     raise ProtocolError(REASON_INVALID_PARAMETER, "command set too long")
-                command += self._read(sock, item_len - 2)
+                command += self._read(sock, size)
                 last = bool(control & 0x02)
             if last:
                 break
