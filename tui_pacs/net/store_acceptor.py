@@ -643,21 +643,17 @@ class StoreAssociation(Association):
                 except Exception as exc:
                     log.exception("C-FIND from %s: the query failed", requestor.ae_title)
                     status, match = st.failure(st.UNABLE_TO_PROCESS, f"query failed: {exc}"), None
-                code, details = _status_parts(status)
-                if match is None:
-                    # Success, Cancel or a failure: the last response of the operation.
-                    command = encode_response(
-                        0x8020, message_id, code, sop_class, None, details=details
+                encoded = None
+                if match is not None:
+                    encoded = encode_data_set(
+                        match, syntax.is_implicit_VR, syntax.is_little_endian, syntax.is_deflated
                     )
-                    self._respond(ctx, command)
-                    return
-                encoded = encode_data_set(
-                    match, syntax.is_implicit_VR, syntax.is_little_endian, syntax.is_deflated
-                )
+                    if not encoded:
+                        log.error("C-FIND from %s: a match cannot be encoded", requestor.ae_title)
+                        status = st.failure(st.UNABLE_TO_PROCESS, "a match cannot be encoded")
+                code, details = _status_parts(status)
                 if not encoded:
-                    log.error("C-FIND from %s: a match cannot be encoded", requestor.ae_title)
-                    failed = st.failure(st.UNABLE_TO_PROCESS, "a match cannot be encoded")
-                    code, details = _status_parts(failed)
+                    # Success, Cancel or a failure: the last response of the operation.
                     command = encode_response(
                         0x8020, message_id, code, sop_class, None, details=details
                     )
