@@ -9,12 +9,13 @@ held at a gate, so what arrives between two responses is placed exactly.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from io import BytesIO
 
 import pytest
 from pydicom.dataset import Dataset
+from pydicom.filereader import read_dataset
 from pynetdicom import _config
 
 from tests.net.dul_wire import (
@@ -32,6 +33,7 @@ from tests.net.dul_wire import (
     p_data,
 )
 from tests.net.raw_store import encode_dataset
+from tests.net.test_store_acceptor import served_here, wait_for
 from tui_pacs.errors import IdentifierMismatchError, QueryError
 from tui_pacs.model import DimseService
 from tui_pacs.net import status as st
@@ -136,17 +138,6 @@ def open_find(listener: Listener, max_length: int = 16384) -> Peer:
     return peer
 
 
-def served_fast(listener: Listener) -> list[bool]:
-    return [getattr(a, "fast", False) for a in listener.server.active_associations]
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.01)
-
-
 def read_until_final(peer: Peer) -> tuple[list[Dataset], Dataset]:
     """Pending identifiers, then the final response's command set."""
     matches = []
@@ -157,10 +148,6 @@ def read_until_final(peer: Peer) -> tuple[list[Dataset], Dataset]:
             assert data is None
             return matches, cmd
         assert data is not None
-        from io import BytesIO
-
-        from pydicom.filereader import read_dataset
-
         matches.append(read_dataset(BytesIO(data), False, True))
 
 
@@ -173,7 +160,7 @@ def test_matches_then_success_on_the_expected_receiver(
     listener = find_listener(fake)
     peer = open_find(listener)
     try:
-        assert served_fast(listener) == [fast]
+        assert served_here(listener) == [fast]
         peer.send(p_data((1, 0x03, c_find_rq(7)), (1, 0x02, query(PatientName="DOE^*"))))
         matches, final = read_until_final(peer)
         assert (final.Status, final.MessageIDBeingRespondedTo) == (st.SUCCESS, 7)
