@@ -201,9 +201,18 @@ async def preview_layout(
                 await pilot.pause()
                 box, image = view.pixel_box(), view.image
                 placed = image is not None and view.query(".image") and box[0] * box[1] > 1
-                # Laid out too: a just-mounted image widget has an empty region at (0, 0).
+                # Laid out too: a just-mounted image widget has an empty region at (0, 0), and
+                # one still sized for the previous image sits elsewhere; the final one holds
+                # exactly the image's cells.
                 at = view.query_one(".image").content_region if placed else None
-                laid_out = at is not None and at.area > 0 and view.region.contains_region(at)
+                cells = (
+                    (-(-image.width // cell[0]), -(-image.height // cell[1])) if placed else None
+                )
+                laid_out = (
+                    at is not None
+                    and view.region.contains_region(at)
+                    and (at.width, at.height) == cells
+                )
                 if laid_out and (image.width == box[0] or image.height == box[1]):  # fitted
                     break
             else:
